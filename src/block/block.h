@@ -1,0 +1,128 @@
+/*
+ * Block layer: one driver interface over byte ranges, used by vireo-img and
+ * (later) by virtio-blk inside the VMM. Nothing here prints: every call
+ * returns 0 or -errno, and a failing call leaves a human-readable reason in
+ * blk_errmsg(). Calls on one struct blk are serialised by its mutex, so an
+ * I/O thread and the main loop may share it; an asynchronous front end can
+ * queue requests to worker threads on top of these calls.
+ */
+#ifndef VIREO_BLOCK_BLOCK_H
+#define VIREO_BLOCK_BLOCK_H
+
+#include <pthread.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define BLK_ERR_LEN 256
+#define BLK_MAX_CHAIN 64	/* deepest backing chain we follow */
+
+struct blk;
+
+struct blk_open_opts {
+	const char *format;	/* "raw", "qcow2" or NULL to probe */
+	bool read_only;
+	bool direct;		/* O_DIRECT on the image file */
+	bool force_share;	/* take no locks and ignore others' (-U) */
+	bool no_backing;	/* do not open the backing file */
+	bool check_only;	/* open even a dirty/corrupt qcow2 read-only */
+};
+
+/* Block status flags (blk_block_status). */
+#define BLK_STATUS_DATA		0x1	/* reads come from data in some layer */
+#define BLK_STATUS_ZERO		0x2	/* reads as zeroes */
+#define BLK_STATUS_OFFSET_VALID	0x4	/* *host_off is where the data lives */
+#define BLK_STATUS_ALLOCATED	0x8	/* decided by this layer, not backing */
+#define BLK_STATUS_COMPRESSED	0x10
+
+/* write_zeroes flags */
+#define BLK_ZERO_MAY_UNMAP	0x1
+
+struct blk_driver {
+	const char *name;
+	/* Score how likely buf (the first bytes of the file) is ours. */
+	int (*probe)(const uint8_t *buf, size_t len);
+	int (*open)(struct blk *b, const struct blk_open_opts *o);
+	void (*close)(struct blk *b);
+	int (*pread)(struct blk *b, uint64_t off, void *buf, size_t len);
+	int (*pwrite)(struct blk *b, uint64_t off, const void *buf, size_t len);
+	int (*flush)(struct blk *b);
+	int (*discard)(struct blk *b, uint64_t off, uint64_t len);
+	int (*write_zeroes)(struct blk *b, uint64_t off, uint64_t len,
+			    unsigned flags);
+	/* Status of [off, off+len): returns flags, sets *pnum (>0) bytes. */
+	int (*block_status)(struct blk *b, uint64_t off, uint64_t len,
+			    uint64_t *pnum, uint64_t *host_off);
+	int (*truncate)(struct blk *b, uint64_t size, bool shrink);
+	/* Write a compressed cluster (optional; off cluster-aligned). */
+	int (*pwrite_compressed)(struct blk *b, uint64_t off, const void *buf,
+				 size_t len);
+};
+
+struct blk {
+	const struct blk_driver *drv;
+	void *priv;			/* driver state */
+	char *filename;
+	int fd;				/* the image file */
+	bool read_only;
+	bool direct;
+	uint64_t size;			/* virtual size in bytes */
+	struct blk *backing;		/* NULL when none */
+	char *backing_name;		/* as recorded in the image */
+	char *backing_fmt;		/* as recorded, or NULL */
+	pthread_mutex_t lock;
+	char err[BLK_ERR_LEN];
+};
+
+extern const struct blk_driver blk_raw_driver;
+extern const struct blk_driver blk_qcow2_driver;
+
+const struct blk_driver *blk_find_driver(const char *name);
+
+/*
+ * Open an image. On failure returns -errno and writes the reason into
+ * err (errlen bytes). The backing chain is opened read-only as well
+ * unless o->no_backing.
+ */
+int blk_open(struct blk **out, const char *filename,
+	     const struct blk_open_opts *o, char *err, size_t errlen);
+void blk_close(struct blk *b);
+const char *blk_errmsg(const struct blk *b);
+
+int blk_pread(struct blk *b, uint64_t off, void *buf, size_t len);
+int blk_pwrite(struct blk *b, uint64_t off, const void *buf, size_t len);
+int blk_flush(struct blk *b);
+int blk_discard(struct blk *b, uint64_t off, uint64_t len);
+int blk_write_zeroes(struct blk *b, uint64_t off, uint64_t len,
+		     unsigned flags);
+int blk_block_status(struct blk *b, uint64_t off, uint64_t len,
+		     uint64_t *pnum, uint64_t *host_off);
+int blk_truncate(struct blk *b, uint64_t size, bool shrink);
+int blk_pwrite_compressed(struct blk *b, uint64_t off, const void *buf,
+			  size_t len);
+
+/* Format guess from the first bytes of a file; "raw" when nothing fits. */
+const char *blk_probe_format(int fd);
+
+/*
+ * Resolve a backing file name as QEMU does: an absolute name stands, a
+ * relative one is taken relative to the directory of the overlay. Returns
+ * a malloc'd path or NULL.
+ */
+char *blk_resolve_backing(const char *overlay, const char *backing);
+
+/* Allocated size of the file on the host (st_blocks * 512). */
+int64_t blk_file_allocated(int fd);
+
+/* Set b->err (printf-like). Drivers call it before returning -errno. */
+void blk_set_err(struct blk *b, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+
+/* Image locking compatible with QEMU's byte-range (OFD) locks. */
+int blk_lock_image(int fd, bool write, char *err, size_t errlen);
+
+/* pread/pwrite helpers that loop over short transfers; -errno. */
+int blk_file_pread(int fd, void *buf, size_t len, uint64_t off);
+int blk_file_pwrite(int fd, const void *buf, size_t len, uint64_t off);
+
+#endif
