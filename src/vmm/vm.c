@@ -1,0 +1,224 @@
+#include "vmm/vm.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "boot/boot.h"
+#include "hw/acpi_pm.h"
+#include "hw/acpi_tables.h"
+#include "hw/i8042.h"
+#include "hw/pci.h"
+#include "hw/rtc.h"
+#include "hw/uart.h"
+#include "lib/log.h"
+#include "lib/util.h"
+#include "mem/layout.h"
+#include "vmm/chardev.h"
+
+/* emu is linked in when built; until then --accel emu says so. */
+extern const struct engine_ops emu_engine_ops __attribute__((weak));
+
+static bool host_has_vmx_svm(void)
+{
+	FILE *f = fopen("/proc/cpuinfo", "r");
+	char line[4096];
+	bool found = false;
+
+	if (!f)
+		return false;
+	while (!found && fgets(line, sizeof(line), f)) {
+		if (strncmp(line, "flags", 5))
+			continue;
+		found = strstr(line, " vmx") || strstr(line, " svm");
+		break;
+	}
+	fclose(f);
+	return found;
+}
+
+const struct engine_ops *vm_choose_engine(enum accel_kind accel, char *err, size_t errlen)
+{
+	char why[256] = "";
+
+	switch (accel) {
+	case ACCEL_KVM:
+		if (!kvm_engine_ops.available(why, sizeof(why))) {
+			snprintf(err, errlen, "--accel kvm: %s", why);
+			return NULL;
+		}
+		return &kvm_engine_ops;
+	case ACCEL_EMU:
+		if (!&emu_engine_ops) {
+			snprintf(err, errlen, "--accel emu: the emu engine is not built into this vireo yet");
+			return NULL;
+		}
+		return &emu_engine_ops;
+	case ACCEL_AUTO:
+		if (host_has_vmx_svm() && kvm_engine_ops.available(why, sizeof(why)))
+			return &kvm_engine_ops;
+		if (&emu_engine_ops)
+			return &emu_engine_ops;
+		/* No emulator yet: kvm, however slow, is the only way to run. */
+		if (kvm_engine_ops.available(why, sizeof(why)))
+			return &kvm_engine_ops;
+		snprintf(err, errlen, "no CPU engine can run here: %s", why);
+		return NULL;
+	}
+	return NULL;
+}
+
+static void machine_request(struct machine_ctl *ctl, enum machine_request req)
+{
+	struct vm *vm = (struct vm *)((char *)ctl - offsetof(struct vm, ctl));
+
+	vm->eops->stop(vm->engine, req == MACHINE_RESET ? ENGINE_EXIT_RESET : ENGINE_EXIT_POWEROFF);
+}
+
+static void serial_tx(void *opaque, uint8_t byte)
+{
+	chardev_write(opaque, &byte, 1);
+}
+
+size_t vm_serial_input(void *opaque, const uint8_t *buf, size_t len)
+{
+	struct vm *vm = opaque;
+
+	return vm->built ? uart_receive(vm->uart, buf, len) : len;
+}
+
+void vm_power_button(struct vm *vm)
+{
+	if (vm->built)
+		acpi_pm_power_button(vm->pm);
+}
+
+static int load_file(const char *what, const char *path, uint8_t **data, size_t *len,
+		     char *err, size_t errlen)
+{
+	int r = read_file(path, data, len);
+
+	if (r < 0) {
+		snprintf(err, errlen, "%s '%s': %s", what, path,
+			 r == -EINVAL ? "not a regular file" : strerror(-r));
+		return r;
+	}
+	return 0;
+}
+
+int vm_init(struct vm *vm, const struct vm_options *opts, struct chardev *serial,
+	    char *err, size_t errlen)
+{
+	memset(vm, 0, sizeof(*vm));
+	vm->opts = opts;
+	vm->serial = serial;
+	vm->ctl.request = machine_request;
+	vm->eops = vm_choose_engine(opts->accel, err, errlen);
+	if (!vm->eops)
+		return -1;
+	if (load_file("kernel", opts->kernel, &vm->kernel, &vm->kernel_len, err, errlen) < 0)
+		return -1;
+	if (opts->initrd &&
+	    load_file("initrd", opts->initrd, &vm->initrd, &vm->initrd_len, err, errlen) < 0)
+		return -1;
+	return 0;
+}
+
+int vm_boot(struct vm *vm, char *err, size_t errlen)
+{
+	const struct vm_options *o = vm->opts;
+	struct engine_config ecfg = { &vm->mem, &vm->pio, &vm->mmio, o->ncpus };
+	struct acpi_config acfg = { .ncpus = o->ncpus };
+	struct boot_config bcfg = {
+		.kernel = vm->kernel, .kernel_len = vm->kernel_len,
+		.initrd = vm->initrd, .initrd_len = vm->initrd_len,
+		.cmdline = o->cmdline,
+	};
+	struct cpu_boot_state st;
+	enum boot_format fmt;
+	struct irq_chip *irq;
+	int r;
+
+	r = gmem_init(&vm->mem, o->mem_size, (o->hugepages ? GMEM_HUGEPAGES : 0) |
+					      (o->merge ? GMEM_MERGE : 0));
+	if (r < 0) {
+		snprintf(err, errlen, "cannot map %llu MiB of guest memory: %s",
+			 (unsigned long long)(o->mem_size >> 20), strerror(-r));
+		return r;
+	}
+	bus_init(&vm->pio, "pio");
+	bus_init(&vm->mmio, "mmio");
+	vm->built = false;
+
+	vm->engine = vm->eops->create(&ecfg);
+	if (!vm->engine) {
+		snprintf(err, errlen, "the %s engine could not create the VM", vm->eops->name);
+		goto fail;
+	}
+	irq = vm->eops->irq_chip(vm->engine);
+
+	if ((r = uart_create(&vm->uart, &vm->pio, PORT_COM1, irq, IRQ_COM1, -1)) < 0 ||
+	    (r = rtc_create(&vm->rtc, &vm->pio, &vm->mem)) < 0 ||
+	    (r = i8042_create(&vm->kbc, &vm->pio, &vm->ctl)) < 0 ||
+	    (r = pci_host_create(&vm->pci, &vm->pio, &vm->mmio, irq)) < 0 ||
+	    (r = acpi_pm_create(&vm->pm, &vm->pio, irq, &vm->ctl)) < 0) {
+		snprintf(err, errlen, "cannot create the PC devices: %s", strerror(-r));
+		goto fail;
+	}
+	if (vm->serial)
+		uart_set_tx_hook(vm->uart, serial_tx, vm->serial);
+
+	r = acpi_build_tables(&vm->mem, &acfg, &bcfg.rsdp_gpa);
+	if (r < 0) {
+		snprintf(err, errlen, "cannot build the ACPI tables: %s", strerror(-r));
+		goto fail;
+	}
+	r = boot_load(&vm->mem, &bcfg, &st, &fmt, err, errlen);
+	if (r < 0)
+		goto fail;
+	r = vm->eops->set_boot_state(vm->engine, &st);
+	if (r < 0) {
+		snprintf(err, errlen, "the %s engine refused the boot CPU state: %s",
+			 vm->eops->name, strerror(-r));
+		goto fail;
+	}
+	log_info("booting %s (%s) on %s with %u vCPU(s), %llu MiB", o->kernel,
+		 fmt == BOOT_PVH ? "PVH" : "bzImage", vm->eops->name, o->ncpus,
+		 (unsigned long long)(o->mem_size >> 20));
+	vm->built = true;
+	return 0;
+fail:
+	vm_teardown(vm);
+	return -1;
+}
+
+void vm_teardown(struct vm *vm)
+{
+	vm->built = false;
+	acpi_pm_destroy(vm->pm);
+	pci_host_destroy(vm->pci);
+	i8042_destroy(vm->kbc);
+	rtc_destroy(vm->rtc);
+	uart_destroy(vm->uart);
+	vm->pm = NULL;
+	vm->pci = NULL;
+	vm->kbc = NULL;
+	vm->rtc = NULL;
+	vm->uart = NULL;
+	if (vm->engine)
+		vm->eops->destroy(vm->engine);
+	vm->engine = NULL;
+	bus_destroy(&vm->pio);
+	bus_destroy(&vm->mmio);
+	gmem_destroy(&vm->mem);
+}
+
+void vm_free(struct vm *vm)
+{
+	if (vm->built)
+		vm_teardown(vm);
+	free(vm->kernel);
+	free(vm->initrd);
+	vm->kernel = vm->initrd = NULL;
+}
