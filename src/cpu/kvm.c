@@ -126,6 +126,30 @@ static int setup_cpuid(struct kvm_engine *e, struct kvm_vcpu *v)
 	return err;
 }
 
+/*
+ * Wire LINT0 to the 8259 (ExtINT) and LINT1 to NMI, as a PC's firmware
+ * does, and make the APs wait for INIT-SIPI. Writing the LAPIC state back
+ * also makes KVM rebuild its APIC-id map: without it, this host's KVM
+ * never delivers the INIT that starts an AP.
+ */
+static int setup_lapic(struct kvm_vcpu *v)
+{
+	struct kvm_lapic_state lapic;
+	struct kvm_mp_state mp = {
+		v->id == 0 ? KVM_MP_STATE_RUNNABLE : KVM_MP_STATE_UNINITIALIZED,
+	};
+	uint32_t lint0 = 0x700, lint1 = 0x400;     /* delivery modes ExtINT, NMI */
+
+	if (ioctl(v->fd, KVM_GET_LAPIC, &lapic) < 0)
+		return -errno;
+	memcpy(lapic.regs + 0x350, &lint0, 4);
+	memcpy(lapic.regs + 0x360, &lint1, 4);
+	if (ioctl(v->fd, KVM_SET_LAPIC, &lapic) < 0 ||
+	    ioctl(v->fd, KVM_SET_MP_STATE, &mp) < 0)
+		return -errno;
+	return 0;
+}
+
 static int create_vcpu(struct kvm_engine *e, unsigned id)
 {
 	struct kvm_vcpu *v = &e->vcpu[id];
@@ -148,7 +172,7 @@ static int create_vcpu(struct kvm_engine *e, unsigned id)
 	err = setup_cpuid(e, v);
 	if (err)
 		return err;
-	return 0;
+	return setup_lapic(v);
 }
 
 static void kvm_destroy(struct engine *eng)
@@ -347,6 +371,32 @@ static void dump_vcpu(struct kvm_vcpu *v, const char *what)
 		s.cs.selector, s.cr0, s.cr2, s.cr3, s.cr4, s.efer);
 }
 
+/*
+ * KVM gave up on the guest. An emulation failure carries the instruction
+ * bytes: a paravirtual KVM that emulates kernel code reports a triple
+ * fault (an exception it cannot deliver) this way too.
+ */
+static void internal_error(struct kvm_vcpu *v)
+{
+	struct kvm_run *run = v->run;
+	char what[160];
+	int n;
+
+	n = snprintf(what, sizeof(what), "KVM internal error %u", run->internal.suberror);
+	if (run->internal.suberror == KVM_INTERNAL_ERROR_EMULATION &&
+	    (run->emulation_failure.flags & KVM_INTERNAL_ERROR_EMULATION_FLAG_INSTRUCTION_BYTES)) {
+		unsigned len = MIN(run->emulation_failure.insn_size, 4u);
+
+		n += snprintf(what + n, sizeof(what) - n,
+			      " (cannot emulate or deliver an exception at insn");
+		for (unsigned i = 0; i < len; i++)
+			n += snprintf(what + n, sizeof(what) - n, " %02x",
+				      run->emulation_failure.insn_bytes[i]);
+		snprintf(what + n, sizeof(what) - n, "...)");
+	}
+	dump_vcpu(v, what);
+}
+
 static void handle_io(struct kvm_engine *e, struct kvm_run *run)
 {
 	uint8_t *data = (uint8_t *)run + run->io.data_offset;
@@ -446,10 +496,13 @@ static void *vcpu_thread(void *arg)
 			kvm_stop((struct engine *)e, ENGINE_EXIT_ERROR);
 			break;
 		}
+		case KVM_EXIT_INTERNAL_ERROR:
+			internal_error(v);
+			kvm_stop((struct engine *)e, ENGINE_EXIT_ERROR);
+			break;
 		default: {
 			char what[96];
-			snprintf(what, sizeof(what), "unhandled KVM exit %u%s", run->exit_reason,
-				 run->exit_reason == KVM_EXIT_INTERNAL_ERROR ? " (internal error)" : "");
+			snprintf(what, sizeof(what), "unhandled KVM exit %u", run->exit_reason);
 			dump_vcpu(v, what);
 			kvm_stop((struct engine *)e, ENGINE_EXIT_ERROR);
 			break;

@@ -162,7 +162,7 @@ int vm_boot(struct vm *vm, char *err, size_t errlen)
 	    (r = rtc_create(&vm->rtc, &vm->pio, &vm->mem)) < 0 ||
 	    (r = i8042_create(&vm->kbc, &vm->pio, &vm->ctl)) < 0 ||
 	    (r = pci_host_create(&vm->pci, &vm->pio, &vm->mmio, irq)) < 0 ||
-	    (r = acpi_pm_create(&vm->pm, &vm->pio, irq, &vm->ctl)) < 0) {
+	    (r = acpi_pm_create(&vm->pm, &vm->pio, irq, &vm->ctl, vm->pci)) < 0) {
 		snprintf(err, errlen, "cannot create the PC devices: %s", strerror(-r));
 		goto fail;
 	}
