@@ -10,8 +10,9 @@ accel=${ACCEL:-kvm}
 runs=${RUNS:-5}
 cpus=${CPUS:-1}
 mem=${MEM:-512M}
-tk=build/guest/testkernel/testkernel.elf
-[ -x build/vireo ] && [ -f "$tk" ] || { echo "build first: meson setup build && ninja -C build" >&2; exit 1; }
+b=${BUILD:-build}
+tk=$b/guest/testkernel/testkernel.elf
+[ -x $b/vireo ] && [ -f "$tk" ] || { echo "build first: meson setup build && ninja -C build" >&2; exit 1; }
 command -v /usr/bin/time >/dev/null || apt-get install -y -qq time >/dev/null
 
 qemu_accel=$accel
@@ -24,7 +25,7 @@ measure() {  # measure CMD...: prints "seconds maxrss_kib"
 
 vt=0; vr=0; qt=0; qr=0
 for i in $(seq "$runs"); do
-	read -r t r < <(measure build/vireo --accel "$accel" --kernel "$tk" --memory "$mem" \
+	read -r t r < <(measure $b/vireo --accel "$accel" --kernel "$tk" --memory "$mem" \
 		--cpus "$cpus" --serial none)
 	vt=$(echo "$vt + $t" | bc -l); vr=$((vr > r ? vr : r))
 	read -r t r < <(measure qemu-system-x86_64 -accel "$qemu_accel" -M q35 -m "$mem" \
