@@ -15,6 +15,7 @@ import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 
 LINE_FORMATS = [
@@ -59,6 +60,18 @@ def qmp(path, commands):
     s.close()
 
 
+def press_until_exit(sock, p, tries=10):
+    for _ in range(tries):
+        try:
+            qmp(sock, ['system_powerdown'])
+        except OSError:
+            return
+        for _ in range(20):
+            if p.poll() is not None:
+                return
+            time.sleep(0.05)
+
+
 def main():
     if len(sys.argv) < 4:
         sys.exit(__doc__)
@@ -86,7 +99,10 @@ def main():
         print('| ' + line)
         lines.append(line)
         if line == 'testkernel: waiting for power button':
-            qmp(sock, ['system_powerdown'])
+            # QEMU's q35 may still be entering ACPI mode (an SMI through
+            # SeaBIOS) when the first press lands; press again, as a user
+            # would, until the guest reacts.
+            threading.Thread(target=press_until_exit, args=(sock, p), daemon=True).start()
         if mode in ('halt', 'exception') and line.startswith(last):
             time.sleep(0.2)
             p.kill()
