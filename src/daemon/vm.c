@@ -1,0 +1,434 @@
+/*
+ * vireo processes (see vm.h). The daemon is single-threaded, so the waits
+ * here (start-up, destroy's grace period, QMP) are short and bounded.
+ */
+#include "daemon/vm.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "daemon/protocol.h"
+#include "daemon/qmp.h"
+#include "lib/log.h"
+#include "lib/util.h"
+
+#define START_TIMEOUT_MS	10000
+#define DESTROY_GRACE_MS	3000
+#define VM_ARGS_MAX		32
+
+static char *run_file(struct daemon *dm, const struct domain *d,
+		      const char *suffix)
+{
+	char *p;
+
+	return asprintf(&p, "%s/%s.%s", dm->run_dir, d->def->name, suffix) < 0 ?
+	       NULL : p;
+}
+
+static void sleep_ms(unsigned ms)
+{
+	struct timespec ts = { ms / 1000, (ms % 1000) * 1000000L };
+
+	nanosleep(&ts, NULL);
+}
+
+/* Last non-empty line of the VM's log, for error messages. */
+static void log_tail(const char *path, char *out, size_t size)
+{
+	FILE *f = fopen(path, "re");
+	char line[512];
+
+	snprintf(out, size, "no output");
+	if (!f)
+		return;
+	while (fgets(line, sizeof(line), f)) {
+		line[strcspn(line, "\r\n")] = 0;
+		if (line[0]) {
+			size_t n = MIN(strlen(line), size - 1);
+
+			memcpy(out, line, n);
+			out[n] = 0;
+		}
+	}
+	fclose(f);
+}
+
+/* The first /dev/pts/N the VM printed (its serial pty), or NULL. */
+static char *find_pty(const char *log_path)
+{
+	FILE *f = fopen(log_path, "re");
+	char line[512], *p, *pty = NULL;
+
+	if (!f)
+		return NULL;
+	while (!pty && fgets(line, sizeof(line), f)) {
+		p = strstr(line, "/dev/pts/");
+		if (p)
+			pty = strndup(p, strspn(p, "/devpts0123456789"));
+	}
+	fclose(f);
+	return pty;
+}
+
+static const char *accel_for(struct daemon *dm, const struct domain_def *def)
+{
+	switch (def->virt) {
+	case DOM_VIRT_KVM:
+		return "kvm";
+	case DOM_VIRT_QEMU:
+		return "emu";
+	default:
+		return dm->accel ? dm->accel : "auto";
+	}
+}
+
+/* What the VMM's command line cannot express yet is refused, not dropped. */
+static int check_startable(const struct domain_def *def, struct vir_error *err)
+{
+	if (!def->kernel) {
+		vir_error_set(err, VIR_ERR_CONFIG_UNSUPPORTED,
+			      "domain '%s' has no <kernel>: vireo boots kernels directly, firmware boot is not supported yet",
+			      def->name);
+		return -1;
+	}
+	if (def->ndisks || def->nifaces) {
+		vir_error_set(err, VIR_ERR_CONFIG_UNSUPPORTED,
+			      "domain '%s': vireod cannot pass <%s> devices to vireo yet",
+			      def->name, def->ndisks ? "disk" : "interface");
+		return -1;
+	}
+	return 0;
+}
+
+static void child_exec(const char *log_path, char *const argv[])
+{
+	sigset_t none;
+	int fd;
+
+	/* The daemon blocks signals for its signalfd; exec keeps the mask. */
+	sigemptyset(&none);
+	sigprocmask(SIG_SETMASK, &none, NULL);
+	signal(SIGPIPE, SIG_DFL);
+	setsid();
+	fd = open("/dev/null", O_RDONLY);
+	if (fd >= 0)
+		dup2(fd, 0);
+	fd = open(log_path, O_WRONLY | O_CREAT | O_APPEND, 0600);
+	if (fd >= 0) {
+		dup2(fd, 1);
+		dup2(fd, 2);
+	}
+	execv(argv[0], argv);
+	fprintf(stderr, "vireod: cannot execute %s: %s\n", argv[0],
+		strerror(errno));
+	_exit(127);
+}
+
+/* Wait until the control socket answers or the child dies. */
+static int wait_started(pid_t pid, const char *qmp, const char *log_path,
+			struct vir_error *err)
+{
+	uint64_t deadline = now_ns() + START_TIMEOUT_MS * 1000000ULL;
+	char tail[256];
+	int status;
+
+	while (now_ns() < deadline) {
+		if (waitpid(pid, &status, WNOHANG) == pid) {
+			log_tail(log_path, tail, sizeof(tail));
+			vir_error_set(err, VIR_ERR_OPERATION_FAILED,
+				      "vireo exited during start-up (status %d): %s",
+				      WIFEXITED(status) ? WEXITSTATUS(status) :
+				      128 + WTERMSIG(status), tail);
+			return -1;
+		}
+		if (qmp_probe(qmp) == 0)
+			return 0;
+		sleep_ms(20);
+	}
+	vir_error_set(err, VIR_ERR_OPERATION_TIMEOUT,
+		      "vireo did not open its control socket %s", qmp);
+	kill(pid, SIGKILL);
+	waitpid(pid, &status, 0);
+	return -1;
+}
+
+int vm_start(struct daemon *dm, struct domain *d, unsigned flags,
+	     struct vir_error *err)
+{
+	const struct domain_def *def = d->def;
+	char *qmp = NULL, *log_path = NULL, mem[32], cpus[16];
+	const char *bin = def->emulator ? def->emulator : dm->vireo_path;
+	char *argv[VM_ARGS_MAX];
+	size_t argc = 0;
+	pid_t pid;
+	int ret = -1;
+
+	if (domain_active(d)) {
+		vir_error_set(err, VIR_ERR_OPERATION_INVALID,
+			      "domain is already running");
+		return -1;
+	}
+	if (check_startable(def, err))
+		return -1;
+	if (access(bin, X_OK)) {
+		vir_error_set(err, VIR_ERR_OPERATION_FAILED,
+			      "cannot execute the VMM %s: %s", bin,
+			      strerror(errno));
+		return -1;
+	}
+	qmp = run_file(dm, d, "qmp");
+	log_path = run_file(dm, d, "log");
+	if (!qmp || !log_path) {
+		vir_error_set(err, VIR_ERR_NO_MEMORY, "paths");
+		goto out;
+	}
+	unlink(qmp);
+	if (def->max_mem_kib % 1024 == 0)
+		snprintf(mem, sizeof(mem), "%" PRIu64 "M",
+			 def->max_mem_kib / 1024);
+	else
+		snprintf(mem, sizeof(mem), "%" PRIu64 "K", def->max_mem_kib);
+	snprintf(cpus, sizeof(cpus), "%u", def->vcpus);
+
+	argv[argc++] = (char *)bin;
+	argv[argc++] = "--kernel";
+	argv[argc++] = def->kernel;
+	if (def->initrd) {
+		argv[argc++] = "--initrd";
+		argv[argc++] = def->initrd;
+	}
+	if (def->cmdline) {
+		argv[argc++] = "--cmdline";
+		argv[argc++] = def->cmdline;
+	}
+	argv[argc++] = "--memory";
+	argv[argc++] = mem;
+	argv[argc++] = "--cpus";
+	argv[argc++] = cpus;
+	argv[argc++] = "--accel";
+	argv[argc++] = (char *)accel_for(dm, def);
+	/* Without a <serial>, vireo's default (stdio) would fill the log. */
+	argv[argc++] = "--serial";
+	argv[argc++] = def->nchardevs ? "pty" : "none";
+	argv[argc++] = "--control";
+	argv[argc++] = qmp;
+	if (def->on_reboot == DOM_ACT_DESTROY)
+		argv[argc++] = "--no-reboot";
+	argv[argc] = NULL;
+
+	log_info("starting domain '%s': %s", def->name, bin);
+	pid = fork();
+	if (pid < 0) {
+		vir_error_set(err, VIR_ERR_SYSTEM_ERROR, "fork: %s",
+			      strerror(errno));
+		goto out;
+	}
+	if (pid == 0)
+		child_exec(log_path, argv);
+	if (wait_started(pid, qmp, log_path, err))
+		goto out;
+
+	d->pid = pid;
+	d->id = dm->store.next_id++;
+	d->state = VIR_DOMAIN_RUNNING;
+	d->reason = VIR_DOMAIN_RUNNING_BOOTED;
+	d->started_ns = now_ns();
+	free(d->pty);
+	d->pty = find_pty(log_path);
+	if ((flags & VIR_DOMAIN_START_PAUSED) && vm_suspend(dm, d, err)) {
+		/* Not vm_destroy(): that would free a transient d. */
+		kill(pid, SIGKILL);
+		waitpid(pid, NULL, 0);
+		unlink(qmp);
+		d->pid = 0;
+		d->id = -1;
+		d->state = VIR_DOMAIN_SHUTOFF;
+		d->reason = VIR_DOMAIN_SHUTOFF_FAILED;
+		goto out;
+	}
+	log_info("domain '%s' running as pid %d, id %d", def->name, pid, d->id);
+	ret = 0;
+out:
+	free(qmp);
+	free(log_path);
+	return ret;
+}
+
+static void mark_stopped(struct daemon *dm, struct domain *d, int reason)
+{
+	char *qmp = run_file(dm, d, "qmp");
+
+	if (qmp)
+		unlink(qmp);
+	free(qmp);
+	d->state = VIR_DOMAIN_SHUTOFF;
+	d->reason = reason;
+	log_info("domain '%s' stopped", d->def->name);
+	store_domain_stopped(&dm->store, d);
+}
+
+static int require_active(struct domain *d, struct vir_error *err)
+{
+	if (domain_active(d))
+		return 0;
+	vir_error_set(err, VIR_ERR_OPERATION_INVALID, "domain is not running");
+	return -1;
+}
+
+int vm_destroy(struct daemon *dm, struct domain *d, struct vir_error *err)
+{
+	uint64_t deadline = now_ns() + DESTROY_GRACE_MS * 1000000ULL;
+	int status;
+	pid_t pid = d->pid;
+
+	if (require_active(d, err))
+		return -1;
+	kill(pid, SIGTERM);
+	while (waitpid(pid, &status, WNOHANG) == 0) {
+		if (now_ns() >= deadline) {
+			log_warn("domain '%s' ignored SIGTERM, killing it",
+				 d->def->name);
+			kill(pid, SIGKILL);
+			waitpid(pid, &status, 0);
+			break;
+		}
+		sleep_ms(10);
+	}
+	mark_stopped(dm, d, VIR_DOMAIN_SHUTOFF_DESTROYED);
+	return 0;
+}
+
+static int qmp_on(struct daemon *dm, struct domain *d, const char *cmd,
+		  struct vir_error *err)
+{
+	char *qmp;
+	int r;
+
+	if (require_active(d, err))
+		return -1;
+	qmp = run_file(dm, d, "qmp");
+	if (!qmp) {
+		vir_error_set(err, VIR_ERR_NO_MEMORY, "path");
+		return -1;
+	}
+	r = qmp_execute(qmp, cmd, err);
+	free(qmp);
+	return r;
+}
+
+int vm_shutdown(struct daemon *dm, struct domain *d, struct vir_error *err)
+{
+	return qmp_on(dm, d, "system_powerdown", err);
+}
+
+int vm_suspend(struct daemon *dm, struct domain *d, struct vir_error *err)
+{
+	if (d->state == VIR_DOMAIN_PAUSED)
+		return 0;
+	if (qmp_on(dm, d, "stop", err))
+		return -1;
+	d->state = VIR_DOMAIN_PAUSED;
+	d->reason = VIR_DOMAIN_PAUSED_USER;
+	return 0;
+}
+
+int vm_resume(struct daemon *dm, struct domain *d, struct vir_error *err)
+{
+	if (require_active(d, err))
+		return -1;
+	if (d->state != VIR_DOMAIN_PAUSED) {
+		vir_error_set(err, VIR_ERR_OPERATION_INVALID,
+			      "domain is not paused");
+		return -1;
+	}
+	if (qmp_on(dm, d, "cont", err))
+		return -1;
+	d->state = VIR_DOMAIN_RUNNING;
+	d->reason = VIR_DOMAIN_RUNNING_UNPAUSED;
+	return 0;
+}
+
+void vm_reap(struct daemon *dm)
+{
+	int status;
+	pid_t pid;
+
+	while ((pid = waitpid(-1, &status, WNOHANG)) > 0) {
+		struct domain *d;
+
+		for (d = dm->store.head; d; d = d->next)
+			if (d->pid == pid)
+				break;
+		if (!d)
+			continue;
+		if (WIFEXITED(status))
+			log_info("domain '%s': vireo exited with status %d",
+				 d->def->name, WEXITSTATUS(status));
+		else
+			log_warn("domain '%s': vireo killed by signal %d",
+				 d->def->name, WTERMSIG(status));
+		mark_stopped(dm, d, WIFEXITED(status) && !WEXITSTATUS(status) ?
+			     VIR_DOMAIN_SHUTOFF_SHUTDOWN :
+			     VIR_DOMAIN_SHUTOFF_CRASHED);
+	}
+}
+
+void vm_autostart(struct daemon *dm)
+{
+	for (struct domain *d = dm->store.head; d; d = d->next) {
+		struct vir_error err = { 0 };
+
+		if (!d->persistent || !d->autostart || domain_active(d))
+			continue;
+		if (vm_start(dm, d, 0, &err))
+			log_err("autostart of '%s' failed: %s", d->def->name,
+				err.message);
+	}
+}
+
+void vm_stop_all(struct daemon *dm)
+{
+	struct domain *d = dm->store.head, *next;
+
+	for (; d; d = next) {
+		struct vir_error err = { 0 };
+
+		next = d->next;	/* d may be freed (transient) */
+		if (domain_active(d))
+			vm_destroy(dm, d, &err);
+	}
+}
+
+uint64_t vm_cpu_time(const struct domain *d)
+{
+	char path[64], buf[1024], *p;
+	unsigned long long utime, stime;
+	long hz = sysconf(_SC_CLK_TCK);
+	FILE *f;
+	size_t n;
+
+	if (!d->pid || hz <= 0)
+		return 0;
+	snprintf(path, sizeof(path), "/proc/%d/stat", (int)d->pid);
+	f = fopen(path, "re");
+	if (!f)
+		return 0;
+	n = fread(buf, 1, sizeof(buf) - 1, f);
+	fclose(f);
+	buf[n] = 0;
+	/* Fields after "(comm)": state is 3rd, utime 14th, stime 15th. */
+	p = strrchr(buf, ')');
+	if (!p || sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu",
+			 &utime, &stime) != 2)
+		return 0;
+	return (utime + stime) * (1000000000ULL / hz);
+}

@@ -1,0 +1,238 @@
+#!/usr/bin/env python3
+"""A hostile client against vireod's RPC socket: truncated frames, lying
+lengths, unknown programs and procedures, bad arguments, calls before
+CONNECT_OPEN, keepalive, a half-sent 16 MiB frame, many connections opened
+and dropped. After each, the daemon must still answer a normal client.
+"""
+import os
+import socket
+import struct
+import time
+
+from vireodtest import Daemon, check, done
+
+REMOTE = 0x20008086
+KEEPALIVE = 0x6B656570
+CALL, REPLY, MESSAGE = 0, 1, 2
+OK, ERROR = 0, 1
+PROC_OPEN, PROC_LIST_ALL, PROC_LOOKUP_BY_NAME, PROC_AUTH_LIST = 1, 273, 23, 66
+VIR_ERR_NO_SUPPORT, VIR_ERR_RPC, VIR_ERR_INTERNAL_ERROR = 3, 39, 1
+
+
+def frame(prog, proc, mtype=CALL, serial=1, status=OK, payload=b"", vers=1):
+    body = struct.pack(">IIiIII", prog, vers, proc, mtype, serial, status) + payload
+    return struct.pack(">I", len(body) + 4) + body
+
+
+def xdr_string(s):
+    b = s.encode()
+    return struct.pack(">I", len(b)) + b + b"\0" * (-len(b) % 4)
+
+
+def connect(d):
+    deadline = time.time() + 5
+    while True:
+        s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        s.settimeout(5)
+        try:
+            s.connect(d.sock)
+            return s
+        except BlockingIOError:     # listen backlog full: the daemon is behind
+            s.close()
+            if time.time() > deadline:
+                raise
+            time.sleep(0.01)
+
+
+def recv_exact(s, n):
+    buf = b""
+    while len(buf) < n:
+        chunk = s.recv(n - len(buf))
+        if not chunk:
+            return None
+        buf += chunk
+    return buf
+
+
+def recv_frame(s):
+    """(header tuple, payload) or None if the daemon closed the connection."""
+    try:
+        word = recv_exact(s, 4)
+        if word is None:
+            return None
+        (n,) = struct.unpack(">I", word)
+        body = recv_exact(s, n - 4)
+    except (ConnectionResetError, socket.timeout):
+        return None
+    if body is None:
+        return None
+    return struct.unpack(">IIiIII", body[:24]), body[24:]
+
+
+def error_code(payload):
+    return struct.unpack(">i", payload[:4])[0]
+
+
+def closed_by_daemon(s):
+    try:
+        s.settimeout(5)
+        return s.recv(1) == b""
+    except ConnectionResetError:
+        return True     # closed with our unread bytes pending: RST
+    except socket.timeout:
+        return False
+
+
+def open_conn(d):
+    s = connect(d)
+    s.sendall(frame(REMOTE, PROC_OPEN, payload=struct.pack(">II", 0, 0)))
+    hdr, _ = recv_frame(s)
+    assert hdr[5] == OK
+    return s
+
+
+def healthy(d, what):
+    """A normal client still gets an answer (retried briefly: right after a
+    burst of connections the daemon may still be at its client limit)."""
+    ok = False
+    for _ in range(20):
+        try:
+            s = open_conn(d)
+            s.sendall(frame(REMOTE, PROC_LIST_ALL, serial=2, payload=struct.pack(">iI", 1, 0)))
+            r = recv_frame(s)
+            s.close()
+            ok = r is not None and r[0][3] == REPLY and r[0][5] == OK and r[0][4] == 2
+        except (OSError, TypeError, AssertionError):
+            ok = False
+        if ok or not d.alive():
+            break
+        time.sleep(0.1)
+    check(ok and d.alive(), f"daemon still serves after: {what}")
+
+
+d = Daemon("--no-autostart", "--max-clients", "64")
+try:
+    # 1. a truncated frame, then the client goes away
+    s = connect(d)
+    s.sendall(frame(REMOTE, PROC_AUTH_LIST)[:10])
+    s.close()
+    healthy(d, "truncated frame")
+
+    # 2. lying lengths: below the header size, above 16 MiB + 4
+    for n, what in ((0, "length 0"), (27, "length 27"), (0x1000005, "length 16 MiB + 5"),
+                    (0xFFFFFFFF, "length 4 GiB")):
+        s = connect(d)
+        s.sendall(struct.pack(">I", n) + b"\0" * 24)
+        check(closed_by_daemon(s), f"{what}: connection dropped")
+        s.close()
+        healthy(d, what)
+
+    # 3. the length says more than is sent: the daemon waits, nothing breaks
+    s = connect(d)
+    s.sendall(struct.pack(">I", 0x1000004) + b"\0" * 4096)  # 16 MiB frame, 4 KiB sent
+    healthy(d, "half-sent 16 MiB frame (pending)")
+    s.close()
+    healthy(d, "half-sent 16 MiB frame (dropped)")
+
+    # 4. unknown program, wrong version, unknown procedure, calls before open
+    s = connect(d)
+    s.sendall(frame(0x12345678, 1, serial=5))
+    r = recv_frame(s)
+    check(r and r[0][5] == ERROR and r[0][4] == 5 and error_code(r[1]) == VIR_ERR_RPC,
+          "unknown program: VIR_ERR_RPC error reply")
+    s.sendall(frame(REMOTE, PROC_AUTH_LIST, vers=9, serial=6))
+    r = recv_frame(s)
+    check(r and r[0][5] == ERROR and error_code(r[1]) == VIR_ERR_RPC,
+          "wrong program version: VIR_ERR_RPC error reply")
+    s.sendall(frame(REMOTE, PROC_LIST_ALL, serial=7, payload=struct.pack(">iI", 1, 0)))
+    r = recv_frame(s)
+    check(r and r[0][5] == ERROR and error_code(r[1]) == VIR_ERR_INTERNAL_ERROR,
+          "call before CONNECT_OPEN refused")
+    s.sendall(frame(REMOTE, PROC_OPEN, serial=8, payload=struct.pack(">II", 0, 0)))
+    r = recv_frame(s)
+    check(r and r[0][5] == OK, "CONNECT_OPEN with a NULL name")
+    for proc in (99999, -1, 0, 8):
+        s.sendall(frame(REMOTE, proc, serial=9))
+        r = recv_frame(s)
+        check(r and r[0][5] == ERROR and error_code(r[1]) == VIR_ERR_NO_SUPPORT,
+              f"unknown procedure {proc}: VIR_ERR_NO_SUPPORT")
+    # 5. bad arguments: short, lying string length, trailing bytes
+    for payload, what in ((b"\0\0", "short arguments"),
+                          (struct.pack(">I", 0x7FFFFFFF) + b"abcd", "string length beyond the message"),
+                          (struct.pack(">I", 0x500000) + b"a" * 8, "string over REMOTE_STRING_MAX"),
+                          (xdr_string("x") + b"\0\0\0\0", "trailing bytes")):
+        s.sendall(frame(REMOTE, PROC_LOOKUP_BY_NAME, serial=10, payload=payload))
+        r = recv_frame(s)
+        check(r and r[0][5] == ERROR and error_code(r[1]) == VIR_ERR_RPC,
+              f"{what}: VIR_ERR_RPC")
+    # 6. replies, streams and bad statuses from a client are not calls
+    s.sendall(frame(REMOTE, PROC_AUTH_LIST, mtype=REPLY, serial=11))
+    s.sendall(frame(REMOTE, PROC_AUTH_LIST, mtype=3, serial=12))
+    s.sendall(frame(REMOTE, PROC_AUTH_LIST, mtype=77, serial=13))
+    s.sendall(frame(REMOTE, PROC_AUTH_LIST, status=ERROR, serial=14))
+    r = recv_frame(s)
+    check(r and r[0][4] == 14 and r[0][5] == ERROR, "call with an error status refused; "
+          "reply/stream/unknown types ignored")
+    # 7. keepalive: PING gets PONG
+    s.sendall(frame(KEEPALIVE, 1, mtype=MESSAGE, serial=0))
+    r = recv_frame(s)
+    check(r and r[0][0] == KEEPALIVE and r[0][2] == 2 and r[0][3] == MESSAGE, "PING -> PONG")
+    # pipelined calls are answered in order
+    s.sendall(b"".join(frame(REMOTE, PROC_AUTH_LIST, serial=100 + i) for i in range(20)))
+    serials = [recv_frame(s)[0][4] for _ in range(20)]
+    check(serials == list(range(100, 120)), "20 pipelined calls answered in order")
+    s.close()
+    healthy(d, "protocol errors")
+
+    # 8. many connections opened and dropped, some mid-frame
+    refused = 0
+    for i in range(300):
+        s = connect(d)
+        try:
+            if i % 3 == 1:
+                s.sendall(frame(REMOTE, PROC_AUTH_LIST)[: 1 + i % 27])
+            elif i % 3 == 2:
+                s.sendall(frame(REMOTE, PROC_AUTH_LIST))
+        except (BrokenPipeError, ConnectionResetError):
+            refused += 1    # over --max-clients while earlier closes are pending
+        s.close()
+    print(f"     ({refused} of 300 refused at the client limit)")
+    healthy(d, "300 connections opened and dropped")
+
+    # 9. more clients than --max-clients: extra ones are refused, not queued forever
+    held = [connect(d) for _ in range(64)]
+    time.sleep(0.2)
+    extra = connect(d)
+    check(closed_by_daemon(extra), "client over --max-clients is dropped")
+    extra.close()
+    for s in held:
+        s.close()
+    time.sleep(0.2)
+    healthy(d, "max clients")
+
+    # 10. a client that never reads its replies does not grow the daemon
+    s = connect(d)
+    s.sendall(frame(REMOTE, PROC_OPEN, payload=struct.pack(">II", 0, 0)))
+    s.setblocking(False)
+    call = frame(REMOTE, PROC_AUTH_LIST)
+    sent = 0
+    deadline = time.time() + 5
+    while time.time() < deadline and sent < 20 * 1024 * 1024:
+        try:
+            sent += s.send(call * 64)
+        except BlockingIOError:
+            time.sleep(0.01)
+    rss_kib = 0
+    with open(f"/proc/{d.proc.pid}/status") as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                rss_kib = int(line.split()[1])
+    check(rss_kib < 64 * 1024, f"daemon RSS bounded with a non-reading client ({rss_kib} KiB)")
+    healthy(d, "non-reading client (pending)")
+    s.close()
+    healthy(d, "non-reading client (dropped)")
+
+    check(d.stop() == 0, "clean exit")
+finally:
+    d.cleanup()
+done()
