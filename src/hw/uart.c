@@ -198,8 +198,6 @@ static void update_msr(struct uart *u)
 
 static void transmit(struct uart *u, uint8_t byte)
 {
-	static bool warned;
-
 	u->tx_bytes++;
 	if (u->mcr & MCR_LOOP) {
 		rx_push(u, byte);
@@ -207,8 +205,8 @@ static void transmit(struct uart *u, uint8_t byte)
 	}
 	if (u->out_fd >= 0) {
 		int err = write_all(u->out_fd, &byte, 1);
-		if (err && !warned) {
-			warned = true;
+		if (err && !u->tx_error_logged) {
+			u->tx_error_logged = true;
 			log_warn("uart 0x%x: output: %d; dropping bytes", u->port, err);
 		}
 	}

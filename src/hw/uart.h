@@ -27,6 +27,7 @@ struct uart {
 	int out_fd;             /* -1: discard */
 	void (*tx_hook)(void *opaque, uint8_t byte);
 	void *tx_opaque;
+	bool tx_error_logged;   /* one log line per UART, not per byte */
 
 	/* Registers. */
 	uint8_t ier, lcr, mcr, lsr, msr, scr, fcr;

@@ -1,5 +1,6 @@
 /* PCI host: mechanism 1, ECAM, BAR sizing and mapping, INTx, odd accesses. */
 #include <errno.h>
+#include <pthread.h>
 
 #include "hw/pci.h"
 #include "mem/bus.h"
@@ -317,6 +318,54 @@ static void test_odd_accesses(struct pci_host *h)
 	pci_unregister(&f.pci);
 }
 
+/* Config cycles, INTx and BAR traffic from three threads at once. */
+static struct fake_dev conc;
+static int conc_stop;
+
+static void *conc_config(void *arg)
+{
+	for (unsigned i = 0; i < 3000; i++) {
+		mech1_write(6, 0x14, 4, 0xC0000000 + (i & 7) * 0x1000);
+		bus_write(&mmio, ecam(0, 6, 0, 4), 2, i & 1 ? PCI_COMMAND_MEMORY |
+			  PCI_COMMAND_INTX_DISABLE : PCI_COMMAND_MEMORY);
+	}
+	return arg;
+}
+
+static void *conc_intx(void *arg)
+{
+	for (unsigned i = 0; !__atomic_load_n(&conc_stop, __ATOMIC_RELAXED); i++)
+		pci_set_irq(&conc.pci, i & 1);
+	return arg;
+}
+
+static void *conc_bars(void *arg)
+{
+	while (!__atomic_load_n(&conc_stop, __ATOMIC_RELAXED))
+		for (unsigned i = 0; i < 8; i++)
+			(void)bus_read(&mmio, 0xC0000000 + i * 0x1000 + 8, 4);
+	return arg;
+}
+
+static void test_concurrency(struct pci_host *h)
+{
+	pthread_t t[3];
+
+	fake_dev_init(&conc);
+	CHECK_EQ(pci_register(h, &conc.pci, 6), 0);
+	CHECK_EQ(pthread_create(&t[1], NULL, conc_intx, NULL), 0);
+	CHECK_EQ(pthread_create(&t[2], NULL, conc_bars, NULL), 0);
+	CHECK_EQ(pthread_create(&t[0], NULL, conc_config, NULL), 0);
+	pthread_join(t[0], NULL);
+	__atomic_store_n(&conc_stop, 1, __ATOMIC_RELAXED);
+	pthread_join(t[1], NULL);
+	pthread_join(t[2], NULL);
+	pci_set_irq(&conc.pci, 0);
+	CHECK_EQ(irq.level[conc.pci.gsi], 0);
+	CHECK_EQ(conc.pci.bar[1].mapped, 1);
+	pci_unregister(&conc.pci);
+}
+
 int main(void)
 {
 	struct pci_host *h = NULL, *h2 = NULL;
@@ -332,6 +381,7 @@ int main(void)
 	test_shared_intx(h);
 	test_capabilities(h);
 	test_odd_accesses(h);
+	test_concurrency(h);
 	pci_host_destroy(h);
 	CHECK_EQ(pio.nr, 0);
 	CHECK_EQ(mmio.nr, 0);

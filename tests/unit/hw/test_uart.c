@@ -1,6 +1,7 @@
 /* 16550A UART: registers, FIFO, interrupt priorities and line levels. */
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -268,6 +269,42 @@ static void test_random_access(void)
 	uart_destroy(u);
 }
 
+/* vCPU threads hammering the registers while the main loop feeds input. */
+static int stop_threads;
+
+static void *hammer(void *arg)
+{
+	uint64_t s = (uintptr_t)arg;
+
+	while (!__atomic_load_n(&stop_threads, __ATOMIC_RELAXED)) {
+		uint64_t r = fake_rand(&s);
+
+		if (r & 1)
+			bus_write(&pio, PORT_COM1 + ((r >> 1) & 7), 1, r >> 8);
+		else
+			(void)bus_read(&pio, PORT_COM1 + ((r >> 1) & 7), 1);
+	}
+	return NULL;
+}
+
+static void test_threads(void)
+{
+	struct uart *u = make(-1);
+	pthread_t t[2];
+	size_t got = 0;
+
+	CHECK_EQ(pthread_create(&t[0], NULL, hammer, (void *)1), 0);
+	CHECK_EQ(pthread_create(&t[1], NULL, hammer, (void *)2), 0);
+	for (unsigned i = 0; i < 20000; i++)
+		got += uart_receive(u, (const uint8_t *)"abcd", 4);
+	__atomic_store_n(&stop_threads, 1, __ATOMIC_RELAXED);
+	pthread_join(t[0], NULL);
+	pthread_join(t[1], NULL);
+	CHECK(got <= 80000);
+	CHECK_EQ(irq.bad_gsi, 0);
+	uart_destroy(u);
+}
+
 int main(void)
 {
 	bus_init(&pio, "pio");
@@ -277,6 +314,7 @@ int main(void)
 	test_receive();
 	test_priorities_and_loopback();
 	test_random_access();
+	test_threads();
 	bus_destroy(&pio);
 	return test_done();
 }
