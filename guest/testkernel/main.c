@@ -10,6 +10,7 @@ static void finish(void) __attribute__((noreturn));
 
 static void finish(void)
 {
+	bench_run();
 	if (cmdline_has("testkernel.action=halt")) {
 		kprintf("testkernel: halt\n");
 		halt_forever();

@@ -149,6 +149,7 @@ void bootinfo_collect(void);
 void bootinfo_print_memmap(void);
 bool bootinfo_is_ram(u64 start, u64 len);
 bool cmdline_has(const char *word);
+void bench_run(void);
 
 /* ---- acpi.c ---- */
 
