@@ -52,6 +52,7 @@ void kmain(void)
 
 	smp_boot();
 	pci_scan();
+	virtio_tests();
 	kprintf("testkernel: done\n");
 	finish();
 }

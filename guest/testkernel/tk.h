@@ -240,4 +240,8 @@ void triple_fault(void) __attribute__((noreturn));
 void smp_boot(void);
 void pci_scan(void);
 
+/* ---- virtio.c: testkernel.virtio=basic|hostile ---- */
+
+void virtio_tests(void);
+
 #endif

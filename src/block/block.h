@@ -13,6 +13,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 #define BLK_ERR_LEN 256
 #define BLK_MAX_CHAIN 64	/* deepest backing chain we follow */
@@ -38,6 +39,21 @@ struct blk_open_opts {
 /* write_zeroes flags */
 #define BLK_ZERO_MAY_UNMAP	0x1
 
+/* Consistency check (qemu-img check). */
+#define BLK_FIX_LEAKS	0x1
+#define BLK_FIX_ERRORS	0x2
+
+struct blk_check_result {
+	uint64_t corruptions, leaks, check_errors;
+	uint64_t corruptions_fixed, leaks_fixed;
+	uint64_t total_clusters, allocated_clusters;
+	uint64_t fragmented_clusters, compressed_clusters;
+	uint64_t image_end_offset;
+	/* Called once per problem found (may be NULL). */
+	void (*report)(void *opaque, const char *msg);
+	void *opaque;
+};
+
 struct blk_driver {
 	const char *name;
 	/* Score how likely buf (the first bytes of the file) is ours. */
@@ -57,6 +73,10 @@ struct blk_driver {
 	/* Write a compressed cluster (optional; off cluster-aligned). */
 	int (*pwrite_compressed)(struct blk *b, uint64_t off, const void *buf,
 				 size_t len);
+	/* Optional internal snapshots (op: 'c'reate, 'a'pply, 'd'elete). */
+	int (*snapshot)(struct blk *b, int op, const char *name);
+	/* Optional: -ENOTSUP when the format has nothing to check. */
+	int (*check)(struct blk *b, int fix, struct blk_check_result *r);
 };
 
 struct blk {
@@ -100,6 +120,39 @@ int blk_block_status(struct blk *b, uint64_t off, uint64_t len,
 int blk_truncate(struct blk *b, uint64_t size, bool shrink);
 int blk_pwrite_compressed(struct blk *b, uint64_t off, const void *buf,
 			  size_t len);
+
+int blk_check(struct blk *b, int fix, struct blk_check_result *r);
+/*
+ * Compression split in two so callers can compress on many threads:
+ * blk_compress_cluster needs no lock (returns the length, 0 if it does not
+ * pay, -errno; dst holds a cluster), blk_pwrite_precompressed stores it.
+ */
+ssize_t blk_compress_cluster(struct blk *b, const void *buf, size_t len,
+			     void *dst);
+int blk_pwrite_precompressed(struct blk *b, uint64_t off, const void *cdata,
+			     size_t clen);
+uint64_t blk_cluster_size(struct blk *b);
+/* Internal snapshots: op 'c' create, 'a' apply, 'd' delete (by id or name). */
+int blk_snapshot(struct blk *b, int op, const char *name);
+
+struct blk_create_opts {
+	uint64_t size;
+	uint64_t cluster_size;		/* qcow2; 0: 64 KiB */
+	unsigned compat;		/* qcow2 version 2 or 3; 0: 3 */
+	unsigned refcount_bits;		/* 0: 16 */
+	const char *backing_file;
+	const char *backing_fmt;
+	bool lazy_refcounts;
+	bool extended_l2;
+	int compression_type;		/* 0 zlib, 1 zstd */
+	const char *preallocation;	/* off, metadata, falloc, full */
+};
+
+/* Create an image; -errno with the reason in err. */
+int blk_create(const char *format, const char *filename,
+	       const struct blk_create_opts *o, char *err, size_t errlen);
+int qcow2_create(const char *filename, const struct blk_create_opts *o,
+		 char *err, size_t errlen);
 
 /* Format guess from the first bytes of a file; "raw" when nothing fits. */
 const char *blk_probe_format(int fd);

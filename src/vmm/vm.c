@@ -4,7 +4,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
+#include "block/block.h"
 #include "boot/boot.h"
 #include "hw/acpi_pm.h"
 #include "hw/acpi_tables.h"
@@ -15,10 +17,9 @@
 #include "lib/log.h"
 #include "lib/util.h"
 #include "mem/layout.h"
+#include "virtio/tap.h"
+#include "virtio/virtio_devices.h"
 #include "vmm/chardev.h"
-
-/* emu is linked in when built; until then --accel emu says so. */
-extern const struct engine_ops emu_engine_ops __attribute__((weak));
 
 static bool host_has_vmx_svm(void)
 {
@@ -50,21 +51,11 @@ const struct engine_ops *vm_choose_engine(enum accel_kind accel, char *err, size
 		}
 		return &kvm_engine_ops;
 	case ACCEL_EMU:
-		if (!&emu_engine_ops) {
-			snprintf(err, errlen, "--accel emu: the emu engine is not built into this vireo yet");
-			return NULL;
-		}
 		return &emu_engine_ops;
 	case ACCEL_AUTO:
 		if (host_has_vmx_svm() && kvm_engine_ops.available(why, sizeof(why)))
 			return &kvm_engine_ops;
-		if (&emu_engine_ops)
-			return &emu_engine_ops;
-		/* No emulator yet: kvm, however slow, is the only way to run. */
-		if (kvm_engine_ops.available(why, sizeof(why)))
-			return &kvm_engine_ops;
-		snprintf(err, errlen, "no CPU engine can run here: %s", why);
-		return NULL;
+		return &emu_engine_ops;
 	}
 	return NULL;
 }
@@ -85,7 +76,11 @@ size_t vm_serial_input(void *opaque, const uint8_t *buf, size_t len)
 {
 	struct vm *vm = opaque;
 
-	return vm->built ? uart_receive(vm->uart, buf, len) : len;
+	if (!vm->built)
+		return len;
+	/* --console virtio: typed input goes to hvc0 only. */
+	return vm->vcon ? virtio_console_input(vm->vcon, buf, len)
+			: uart_receive(vm->uart, buf, len);
 }
 
 void vm_power_button(struct vm *vm)
@@ -107,10 +102,150 @@ static int load_file(const char *what, const char *path, uint8_t **data, size_t 
 	return 0;
 }
 
+/* Open every --disk image: missing, unreadable or locked is an error now. */
+static int open_disks(struct vm *vm, char *err, size_t errlen)
+{
+	const struct vm_options *o = vm->opts;
+
+	for (unsigned i = 0; i < o->ndisks; i++) {
+		const struct disk_options *d = &o->disks[i];
+		struct blk_open_opts bo = {
+			.format = d->format[0] ? d->format : NULL,
+			.read_only = d->read_only,
+			.direct = d->cache == DISK_CACHE_NONE,
+		};
+		char why[BLK_ERR_LEN] = "";
+
+		if (blk_open(&vm->disks[i], d->path, &bo, why, sizeof(why)) < 0) {
+			snprintf(err, errlen, "--disk %s: %s", d->path, why);
+			return -1;
+		}
+	}
+	return 0;
+}
+
+static void console_output(void *opaque, const uint8_t *buf, size_t len)
+{
+	chardev_write(opaque, buf, len);
+}
+
+/* Attach every --net TAP: missing permission or a busy TAP fails now. */
+static int open_taps(struct vm *vm, char *err, size_t errlen)
+{
+	const struct vm_options *o = vm->opts;
+
+	for (unsigned i = 0; i < o->nnets; i++) {
+		char why[256] = "";
+		int fd = tap_open(o->nets[i].tap, why, sizeof(why));
+
+		if (fd < 0) {
+			snprintf(err, errlen, "--net tap=%s: %s", o->nets[i].tap, why);
+			return -1;
+		}
+		vm->taps[i] = fd;
+	}
+	return 0;
+}
+
+static void close_backends(struct vm *vm)
+{
+	for (unsigned i = 0; i < VM_MAX_DISKS; i++) {
+		blk_close(vm->disks[i]);
+		vm->disks[i] = NULL;
+	}
+	for (unsigned i = 0; i < VM_MAX_NICS; i++) {
+		if (vm->taps[i] >= 0)
+			close(vm->taps[i]);
+		vm->taps[i] = -1;
+	}
+}
+
+/*
+ * The virtio devices, in fixed PCI slots so the guest sees the same
+ * machine on every boot: disks from slot 1, then NICs, the console, the
+ * rng, the balloon.
+ * With --console virtio, COM1's output still reaches the chardev (early
+ * boot messages, firmware-less kernels), its input does not.
+ */
+static int create_virtio(struct vm *vm, struct irq_chip *irq, char *err, size_t errlen)
+{
+	const struct vm_options *o = vm->opts;
+	struct virtio_attach at = { vm->pci, 1, &vm->mem, irq };
+	int r;
+
+	for (unsigned i = 0; i < o->ndisks; i++, at.slot++) {
+		struct virtio_blk_opts bo = {
+			.blk = vm->disks[i],
+			.serial = o->disks[i].serial[0] ? o->disks[i].serial : NULL,
+			.read_only = o->disks[i].read_only,
+		};
+
+		r = virtio_blk_create(&vm->vblk[i], &at, &bo);
+		if (r < 0) {
+			snprintf(err, errlen, "cannot create virtio-blk for %s: %s",
+				 o->disks[i].path, strerror(-r));
+			return r;
+		}
+	}
+	for (unsigned i = 0; i < o->nnets; i++, at.slot++) {
+		r = virtio_net_create(&vm->vnet[i], &at, vm->taps[i], o->nets[i].mac);
+		if (r < 0) {
+			snprintf(err, errlen, "cannot create virtio-net for %s: %s",
+				 o->nets[i].tap, strerror(-r));
+			return r;
+		}
+	}
+	if (o->console == CONSOLE_VIRTIO) {
+		r = virtio_console_create(&vm->vcon, &at, vm->serial ? console_output : NULL,
+					  vm->serial);
+		if (r < 0) {
+			snprintf(err, errlen, "cannot create virtio-console: %s", strerror(-r));
+			return r;
+		}
+		at.slot++;
+	}
+	if (o->rng) {
+		r = virtio_rng_create(&vm->vrng, &at);
+		if (r < 0) {
+			snprintf(err, errlen, "cannot create virtio-rng: %s", strerror(-r));
+			return r;
+		}
+		at.slot++;
+	}
+	if (o->balloon) {
+		r = virtio_balloon_create(&vm->vballoon, &at);
+		if (r < 0) {
+			snprintf(err, errlen, "cannot create virtio-balloon: %s", strerror(-r));
+			return r;
+		}
+	}
+	return 0;
+}
+
+static void destroy_virtio(struct vm *vm)
+{
+	for (unsigned i = 0; i < VM_MAX_DISKS; i++) {
+		virtio_blk_destroy(vm->vblk[i]);
+		vm->vblk[i] = NULL;
+	}
+	for (unsigned i = 0; i < VM_MAX_NICS; i++) {
+		virtio_net_destroy(vm->vnet[i]);
+		vm->vnet[i] = NULL;
+	}
+	virtio_rng_destroy(vm->vrng);
+	vm->vrng = NULL;
+	virtio_console_destroy(vm->vcon);
+	vm->vcon = NULL;
+	virtio_balloon_destroy(vm->vballoon);
+	vm->vballoon = NULL;
+}
+
 int vm_init(struct vm *vm, const struct vm_options *opts, struct chardev *serial,
 	    char *err, size_t errlen)
 {
 	memset(vm, 0, sizeof(*vm));
+	for (unsigned i = 0; i < VM_MAX_NICS; i++)
+		vm->taps[i] = -1;
 	vm->opts = opts;
 	vm->serial = serial;
 	vm->ctl.request = machine_request;
@@ -122,6 +257,10 @@ int vm_init(struct vm *vm, const struct vm_options *opts, struct chardev *serial
 	if (opts->initrd &&
 	    load_file("initrd", opts->initrd, &vm->initrd, &vm->initrd_len, err, errlen) < 0)
 		return -1;
+	if (open_disks(vm, err, errlen) < 0 || open_taps(vm, err, errlen) < 0) {
+		close_backends(vm);
+		return -1;
+	}
 	return 0;
 }
 
@@ -168,6 +307,8 @@ int vm_boot(struct vm *vm, char *err, size_t errlen)
 	}
 	if (vm->serial)
 		uart_set_tx_hook(vm->uart, serial_tx, vm->serial);
+	if (create_virtio(vm, irq, err, errlen) < 0)
+		goto fail;
 
 	r = acpi_build_tables(&vm->mem, &acfg, &bcfg.rsdp_gpa);
 	if (r < 0) {
@@ -196,6 +337,7 @@ fail:
 void vm_teardown(struct vm *vm)
 {
 	vm->built = false;
+	destroy_virtio(vm);
 	acpi_pm_destroy(vm->pm);
 	pci_host_destroy(vm->pci);
 	i8042_destroy(vm->kbc);
@@ -218,6 +360,7 @@ void vm_free(struct vm *vm)
 {
 	if (vm->built)
 		vm_teardown(vm);
+	close_backends(vm);
 	free(vm->kernel);
 	free(vm->initrd);
 	vm->kernel = vm->initrd = NULL;

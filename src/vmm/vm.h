@@ -22,6 +22,12 @@ struct i8042;
 struct pci_host;
 struct acpi_pm;
 struct chardev;
+struct blk;
+struct virtio_blk;
+struct virtio_rng;
+struct virtio_console;
+struct virtio_net;
+struct virtio_balloon;
 
 struct vm {
 	const struct vm_options *opts;
@@ -31,6 +37,10 @@ struct vm {
 	/* The kernel and initrd files, read once. */
 	uint8_t *kernel, *initrd;
 	size_t kernel_len, initrd_len;
+
+	/* Device backends, opened once by vm_init so a bad option fails early. */
+	struct blk *disks[VM_MAX_DISKS];
+	int taps[VM_MAX_NICS];		/* -1 when unused */
 
 	/* Rebuilt on every boot. */
 	struct guest_mem mem;
@@ -42,6 +52,11 @@ struct vm {
 	struct i8042 *kbc;
 	struct pci_host *pci;
 	struct acpi_pm *pm;
+	struct virtio_blk *vblk[VM_MAX_DISKS];
+	struct virtio_net *vnet[VM_MAX_NICS];
+	struct virtio_rng *vrng;
+	struct virtio_console *vcon;	/* --console virtio */
+	struct virtio_balloon *vballoon;
 	bool built;
 };
 

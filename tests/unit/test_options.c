@@ -67,5 +67,56 @@ int main(void)
 	CHECK_EQ(parse(&o, err, "--kernel", NULL, NULL, NULL), OPTIONS_ERROR);
 	CHECK(strstr(err, "argument") != NULL);
 	CHECK_EQ(parse(&o, err, "--kernel=k", "stray", NULL, NULL), OPTIONS_ERROR);
+	/* virtio devices. */
+	CHECK_EQ(parse(&o, err, "--kernel=k", NULL, NULL, NULL), OPTIONS_RUN);
+	CHECK_EQ(o.ndisks, 0);
+	CHECK_EQ(o.nnets, 0);
+	CHECK_EQ(o.console, CONSOLE_SERIAL);
+	CHECK(!o.rng && !o.balloon);
+	CHECK_EQ(parse(&o, err, "--kernel=k", "--disk=path=/a.img",
+		       "--disk", "path=/b.qcow2,format=qcow2,readonly=on,serial=SN1,cache=none"),
+		 OPTIONS_RUN);
+	CHECK_EQ(o.ndisks, 2);
+	CHECK(!strcmp(o.disks[0].path, "/a.img"));
+	CHECK(!o.disks[0].format[0] && !o.disks[0].read_only);
+	CHECK_EQ(o.disks[0].cache, DISK_CACHE_WRITEBACK);
+	CHECK(!strcmp(o.disks[1].path, "/b.qcow2"));
+	CHECK(!strcmp(o.disks[1].format, "qcow2"));
+	CHECK(o.disks[1].read_only);
+	CHECK(!strcmp(o.disks[1].serial, "SN1"));
+	CHECK_EQ(o.disks[1].cache, DISK_CACHE_NONE);
+	CHECK_EQ(parse(&o, err, "--kernel=k", "--net=tap=tap0", "--net=tap=tap1,mac=52:54:00:ab:cd:ef",
+		       "--rng"), OPTIONS_RUN);
+	CHECK_EQ(o.nnets, 2);
+	CHECK(!strcmp(o.nets[0].tap, "tap0"));
+	CHECK_EQ(o.nets[0].mac[0], 0x52);
+	CHECK_EQ(o.nets[0].mac[5], 0x56);
+	CHECK_EQ(o.nets[1].mac[3], 0xab);
+	CHECK_EQ(o.nets[1].mac[5], 0xef);
+	CHECK(o.rng);
+	CHECK_EQ(parse(&o, err, "--kernel=k", "--console=virtio", "--balloon", NULL), OPTIONS_RUN);
+	CHECK_EQ(o.console, CONSOLE_VIRTIO);
+	CHECK(o.balloon);
+	CHECK_EQ(parse(&o, err, "--kernel=k", "--disk=format=raw", NULL, NULL), OPTIONS_ERROR);
+	CHECK(strstr(err, "path") != NULL);
+	CHECK_EQ(parse(&o, err, "--kernel=k", "--disk=path=x,format=vmdk", NULL, NULL), OPTIONS_ERROR);
+	CHECK(strstr(err, "vmdk") != NULL);
+	CHECK_EQ(parse(&o, err, "--kernel=k", "--disk=path=x,readonly=yes", NULL, NULL), OPTIONS_ERROR);
+	CHECK_EQ(parse(&o, err, "--kernel=k", "--disk=path=x,cache=unsafe", NULL, NULL), OPTIONS_ERROR);
+	CHECK_EQ(parse(&o, err, "--kernel=k", "--disk=path=x,serial=123456789012345678901", NULL, NULL),
+		 OPTIONS_ERROR);
+	CHECK_EQ(parse(&o, err, "--kernel=k", "--disk=path=x,bogus=1", NULL, NULL), OPTIONS_ERROR);
+	CHECK(strstr(err, "bogus") != NULL);
+	CHECK_EQ(parse(&o, err, "--kernel=k", "--disk=x.img", NULL, NULL), OPTIONS_ERROR);
+	CHECK_EQ(parse(&o, err, "--kernel=k", "--net=mac=52:54:00:00:00:01", NULL, NULL), OPTIONS_ERROR);
+	CHECK(strstr(err, "tap") != NULL);
+	CHECK_EQ(parse(&o, err, "--kernel=k", "--net=tap=t,mac=53:54:00:00:00:01", NULL, NULL),
+		 OPTIONS_ERROR);	/* multicast */
+	CHECK_EQ(parse(&o, err, "--kernel=k", "--net=tap=t,mac=52:54:00:00:00", NULL, NULL),
+		 OPTIONS_ERROR);
+	CHECK_EQ(parse(&o, err, "--kernel=k", "--net=tap=averyveryverylongname", NULL, NULL),
+		 OPTIONS_ERROR);
+	CHECK_EQ(parse(&o, err, "--kernel=k", "--console=hvc", NULL, NULL), OPTIONS_ERROR);
+	CHECK(strstr(err, "--console") != NULL);
 	return test_done();
 }

@@ -1,7 +1,7 @@
 /*
  * The emu engine's public CPU API: one emulated x86-64 vCPU.
  *
- * This is the contract between the emulator (src/cpu/emu/*.c), its engine
+ * This is the contract between the emulator (src/cpu/emu/), its engine
  * glue (emu_engine.c, implementing struct engine_ops) and the differential
  * tests (tests/emu/), which run the same instruction natively and here.
  * Everything else about the CPU (decoded-block cache, lazy flags, TLB) is

@@ -1,0 +1,324 @@
+/*
+ * Instruction decode and the decoded-code cache.
+ *
+ * Zydis decodes each instruction once; the result is converted into the
+ * compact struct dinsn (handler + pre-resolved operands) and cached per
+ * guest-PHYSICAL page and decoder mode. The shared code map (struct
+ * emu_shared) has, per RAM page, a has_code flag and a generation: a write
+ * to a page with has_code bumps the generation, and a cached page whose
+ * generation is stale is decoded again. Instructions that cross a page
+ * boundary are decoded every time into a scratch slot.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "cpu/emu/emu_internal.h"
+#include "lib/log.h"
+#include "mem/guest_mem.h"
+
+emu_handler emu_table[ZYDIS_MNEMONIC_MAX_VALUE + 1];
+
+void emu_register(ZydisMnemonic m, emu_handler fn)
+{
+	emu_table[m] = fn;
+}
+
+static void h_unimplemented(struct emu_cpu *c, const struct dinsn *d)
+{
+	static _Atomic int logged;
+	if (atomic_fetch_add(&logged, 1) < 16)
+		log_debug("emu: #UD for unimplemented %s at rip 0x%llx",
+			  ZydisMnemonicGetString(d->mnem),
+			  (unsigned long long)c->rip);
+	emu_raise_ud(c);
+}
+
+static const ZydisMachineMode dm_machine[DM_COUNT] = {
+	[DM_REAL] = ZYDIS_MACHINE_MODE_REAL_16,
+	[DM_P16] = ZYDIS_MACHINE_MODE_LEGACY_16,
+	[DM_P32] = ZYDIS_MACHINE_MODE_LEGACY_32,
+	[DM_COMPAT16] = ZYDIS_MACHINE_MODE_LONG_COMPAT_16,
+	[DM_COMPAT32] = ZYDIS_MACHINE_MODE_LONG_COMPAT_32,
+	[DM_LONG64] = ZYDIS_MACHINE_MODE_LONG_64,
+};
+
+void emu_decode_init(struct emu_cpu *c)
+{
+	for (int i = 0; i < DM_COUNT; i++) {
+		ZydisStackWidth sw = i == DM_LONG64 ? ZYDIS_STACK_WIDTH_64 :
+				     (i == DM_P32 || i == DM_COMPAT32) ?
+				     ZYDIS_STACK_WIDTH_32 : ZYDIS_STACK_WIDTH_16;
+		ZydisDecoderInit(&c->dec[i], dm_machine[i], sw);
+	}
+}
+
+static void page_free(struct code_page *p)
+{
+	free(p->idx);
+	free(p->insns);
+	free(p);
+}
+
+void emu_decode_free(struct emu_cpu *c)
+{
+	for (unsigned h = 0; h < CODE_HASH; h++) {
+		struct code_page *p = c->hash[h], *n;
+		for (; p; p = n) {
+			n = p->next;
+			page_free(p);
+		}
+		c->hash[h] = NULL;
+	}
+	c->npages = 0;
+	c->fc_la = FC_NONE;
+}
+
+static uint8_t gpr_index(ZydisRegister r)
+{
+	if (r >= ZYDIS_REGISTER_AH && r <= ZYDIS_REGISTER_BH)
+		return (uint8_t)(REG_HIGH8 | (r - ZYDIS_REGISTER_AH));
+	ZydisRegister big = ZydisRegisterGetLargestEnclosing(ZYDIS_MACHINE_MODE_LONG_64, r);
+	if (big >= ZYDIS_REGISTER_RAX && big <= ZYDIS_REGISTER_R15)
+		return (uint8_t)(big - ZYDIS_REGISTER_RAX);
+	if (r == ZYDIS_REGISTER_RIP || r == ZYDIS_REGISTER_EIP || r == ZYDIS_REGISTER_IP)
+		return REG_RIP;
+	return REG_NONE;
+}
+
+static void convert_reg(ZydisRegister r, struct dop *o)
+{
+	ZydisRegisterClass cls = ZydisRegisterGetClass(r);
+	switch (cls) {
+	case ZYDIS_REGCLASS_GPR8: case ZYDIS_REGCLASS_GPR16:
+	case ZYDIS_REGCLASS_GPR32: case ZYDIS_REGCLASS_GPR64:
+		o->kind = OPK_REG;
+		o->reg = gpr_index(r);
+		break;
+	case ZYDIS_REGCLASS_SEGMENT:
+		o->kind = OPK_SREG;
+		o->reg = (uint8_t)(r - ZYDIS_REGISTER_ES);
+		break;
+	case ZYDIS_REGCLASS_CONTROL:
+		o->kind = OPK_CR;
+		o->reg = (uint8_t)(r - ZYDIS_REGISTER_CR0);
+		break;
+	case ZYDIS_REGCLASS_DEBUG:
+		o->kind = OPK_DR;
+		o->reg = (uint8_t)(r - ZYDIS_REGISTER_DR0);
+		break;
+	default:
+		o->kind = OPK_OTHER;
+		o->reg = (uint8_t)ZydisRegisterGetId(r);
+		break;
+	}
+}
+
+static void convert(const ZydisDecodedInstruction *in,
+		    const ZydisDecodedOperand *ops, struct dinsn *d)
+{
+	memset(d, 0, sizeof(*d));
+	d->mnem = in->mnemonic;
+	d->fn = emu_table[in->mnemonic] ? emu_table[in->mnemonic] : h_unimplemented;
+	d->len = in->length;
+	d->osize = in->operand_width / 8;
+	d->asize = in->address_width / 8;
+	d->opcode = in->opcode;
+	d->map = in->opcode_map;
+	if (in->attributes & ZYDIS_ATTRIB_HAS_LOCK)
+		d->lock = 1;
+	if (in->attributes & ZYDIS_ATTRIB_HAS_REPNE)
+		d->rep = REP_NE;
+	else if (in->attributes & (ZYDIS_ATTRIB_HAS_REP | ZYDIS_ATTRIB_HAS_REPE))
+		d->rep = REP_E;
+	d->sseg = SEG_DS;
+	for (unsigned i = 0; i < in->operand_count; i++) {
+		const ZydisDecodedOperand *z = &ops[i];
+		if (z->type == ZYDIS_OPERAND_TYPE_MEMORY &&
+		    (z->mem.base == ZYDIS_REGISTER_RSI || z->mem.base == ZYDIS_REGISTER_ESI ||
+		     z->mem.base == ZYDIS_REGISTER_SI) &&
+		    z->visibility == ZYDIS_OPERAND_VISIBILITY_HIDDEN)
+			d->sseg = (uint8_t)(z->mem.segment - ZYDIS_REGISTER_ES);
+	}
+	unsigned n = in->operand_count_visible;
+	if (n > 3)
+		n = 3;
+	d->nops = n;
+	for (unsigned i = 0; i < n; i++) {
+		const ZydisDecodedOperand *z = &ops[i];
+		struct dop *o = &d->op[i];
+		o->size = z->size / 8;
+		switch (z->type) {
+		case ZYDIS_OPERAND_TYPE_REGISTER:
+			convert_reg(z->reg.value, o);
+			break;
+		case ZYDIS_OPERAND_TYPE_MEMORY:
+			o->kind = OPK_MEM;
+			o->seg = z->mem.segment == ZYDIS_REGISTER_NONE ? SEG_DS :
+				 (uint8_t)(z->mem.segment - ZYDIS_REGISTER_ES);
+			o->base = z->mem.base == ZYDIS_REGISTER_NONE ? REG_NONE :
+				  gpr_index(z->mem.base);
+			o->index = z->mem.index == ZYDIS_REGISTER_NONE ? REG_NONE :
+				   gpr_index(z->mem.index);
+			o->scale = z->mem.scale ? z->mem.scale : 1;
+			o->val = z->mem.disp.has_displacement ? z->mem.disp.value : 0;
+			break;
+		case ZYDIS_OPERAND_TYPE_IMMEDIATE:
+			o->kind = OPK_IMM;
+			o->val = z->imm.is_signed ? z->imm.value.s : (int64_t)z->imm.value.u;
+			break;
+		case ZYDIS_OPERAND_TYPE_POINTER:
+			o->kind = OPK_PTR;
+			o->sel = z->ptr.segment;
+			o->val = z->ptr.offset;
+			break;
+		default:
+			o->kind = OPK_NONE;
+			break;
+		}
+		if (o->kind == OPK_SREG && d->fn != h_unimplemented &&
+		    in->mnemonic == ZYDIS_MNEMONIC_MOV)
+			d->fn = emu_h_mov_sreg;
+		if (o->kind == OPK_CR && in->mnemonic == ZYDIS_MNEMONIC_MOV)
+			d->fn = emu_h_mov_cr;
+		if (o->kind == OPK_DR && in->mnemonic == ZYDIS_MNEMONIC_MOV)
+			d->fn = emu_h_mov_dr;
+	}
+}
+
+/* Decode the bytes at buf; false if they are not a valid instruction. */
+static ZyanStatus decode_bytes(struct emu_cpu *c, const uint8_t *buf, size_t len,
+			       struct dinsn *d)
+{
+	ZydisDecodedInstruction in;
+	ZydisDecodedOperand ops[ZYDIS_MAX_OPERAND_COUNT];
+	ZyanStatus st = ZydisDecoderDecodeFull(&c->dec[c->dmode], buf, len, &in, ops);
+	if (ZYAN_SUCCESS(st))
+		convert(&in, ops, d);
+	return st;
+}
+
+static struct code_page *page_get(struct emu_cpu *c, uint64_t gpa, int32_t pidx)
+{
+	unsigned h = (gpa >> 12) % CODE_HASH;
+	struct code_page *p;
+
+	for (p = c->hash[h]; p; p = p->next)
+		if (p->gpa == gpa)
+			break;
+	if (!p) {
+		if (c->npages >= CODE_MAX_PAGES)
+			emu_decode_free(c);
+		p = calloc(1, sizeof(*p));
+		uint16_t *idx = calloc(4096, sizeof(uint16_t));
+		if (!p || !idx) {
+			free(p);
+			free(idx);
+			return NULL;
+		}
+		p->idx = idx;
+		p->gpa = gpa;
+		p->pidx = pidx;
+		p->dmode = 0xFF;
+		p->next = c->hash[h];
+		c->hash[h] = p;
+		c->npages++;
+	}
+	return p;
+}
+
+/* Make p current for the present mode and generation; empty if stale. */
+static void page_validate(struct emu_cpu *c, struct code_page *p)
+{
+	uint32_t gen = atomic_load(&c->sh->gen[p->pidx]);
+	if (p->dmode == c->dmode && p->gen == gen &&
+	    atomic_load_explicit(&c->sh->has_code[p->pidx], memory_order_relaxed))
+		return;
+	/* has_code first, then the generation, then the bytes (see header). */
+	atomic_store(&c->sh->has_code[p->pidx], 1);
+	p->gen = atomic_load(&c->sh->gen[p->pidx]);
+	p->dmode = c->dmode;
+	p->n = 0;
+	memset(p->idx, 0, 4096 * sizeof(uint16_t));
+}
+
+static const struct dinsn *decode_crossing(struct emu_cpu *c, uint64_t la,
+					   const uint8_t *host, unsigned off)
+{
+	uint8_t buf[16];
+	unsigned avail = 4096 - off;
+	ZyanStatus st;
+
+	memcpy(buf, host + off, avail);
+	st = decode_bytes(c, buf, avail, &c->scratch);
+	if (st == ZYDIS_STATUS_NO_MORE_DATA) {
+		uint8_t *h2;
+		(void)emu_fetch_page(c, la + avail, &h2);
+		if (!h2) {
+			c->unimplemented = true;
+			emu_raise_ud(c);
+		}
+		memcpy(buf + avail, h2, 15 - avail);
+		st = decode_bytes(c, buf, 15, &c->scratch);
+	}
+	memcpy(c->last_bytes, buf, 15);
+	c->last_len = 15;
+	if (!ZYAN_SUCCESS(st))
+		emu_raise_ud(c);
+	return &c->scratch;
+}
+
+const struct dinsn *emu_fetch_decode(struct emu_cpu *c)
+{
+	uint64_t la = emu_seg_la(c, SEG_CS, c->rip);
+	uint8_t *host;
+	uint64_t gpa = emu_fetch_page(c, la, &host);
+	unsigned off = la & 0xFFF;
+
+	if (!host) {
+		/* Code outside RAM (ROM/MMIO) is not supported. */
+		c->last_len = 0;
+		c->unimplemented = true;
+		emu_raise_ud(c);
+	}
+	int32_t pidx = emu_page_index(c->sh, gpa);
+	struct code_page *p = pidx >= 0 ? page_get(c, gpa, pidx) : NULL;
+	if (p) {
+		page_validate(c, p);
+		c->fc_la = la & ~0xFFFULL;
+		c->fc_page = p;
+		uint16_t i = p->idx[off];
+		if (i)
+			return &p->insns[i - 1];
+	}
+	if (off > 4096 - 15) {
+		/* Might cross; decode with what this page has first. */
+		struct dinsn tmp;
+		ZyanStatus st = decode_bytes(c, host + off, 4096 - off, &tmp);
+		if (!ZYAN_SUCCESS(st) || !p)
+			return decode_crossing(c, la, host, off);
+		c->scratch = tmp;
+	} else {
+		ZyanStatus st = decode_bytes(c, host + off, 15, &c->scratch);
+		memcpy(c->last_bytes, host + off, 15);
+		c->last_len = 15;
+		if (!ZYAN_SUCCESS(st))
+			emu_raise_ud(c);
+		if (!p)
+			return &c->scratch;
+	}
+	if (p->n == p->cap) {
+		unsigned ncap = p->cap ? p->cap * 2u : 64u;
+		if (ncap > 4096)
+			ncap = 4096;
+		if (p->n >= ncap)
+			return &c->scratch;
+		struct dinsn *ni = realloc(p->insns, ncap * sizeof(*ni));
+		if (!ni)
+			return &c->scratch;
+		p->insns = ni;
+		p->cap = (uint16_t)ncap;
+	}
+	p->insns[p->n] = c->scratch;
+	p->idx[off] = (uint16_t)(++p->n);
+	return &p->insns[p->n - 1];
+}

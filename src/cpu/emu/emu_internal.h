@@ -1,0 +1,459 @@
+/*
+ * Private state of the emu engine's CPU: the vCPU structure, the decoded
+ * instruction form, and the helpers the per-class instruction files share
+ * (memory access, operands, lazy flags, exceptions).
+ *
+ * Control flow on faults: a handler that hits an exception calls
+ * emu_raise(), which longjmps back to emu_cpu_step(). Handlers therefore
+ * commit architectural state only after their last access that may fault,
+ * which keeps exceptions precise (RIP at the instruction, registers intact;
+ * REP string instructions commit per iteration).
+ */
+#ifndef VIREO_CPU_EMU_INTERNAL_H
+#define VIREO_CPU_EMU_INTERNAL_H
+
+#include <setjmp.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include <Zydis/Zydis.h>
+
+#include "cpu/emu/emu.h"
+#include "cpu/emu/emu_hooks.h"
+
+struct emu_cpu;
+struct dinsn;
+
+typedef void (*emu_handler)(struct emu_cpu *c, const struct dinsn *d);
+
+/* Operand kinds of the decoded form. */
+enum { OPK_NONE, OPK_REG, OPK_MEM, OPK_IMM, OPK_SREG, OPK_CR, OPK_DR,
+       OPK_PTR, OPK_OTHER };
+
+#define REG_NONE 0xFF
+#define REG_RIP  16
+/* 8-bit registers AH, CH, DH, BH are GPR 0-3 with this flag. */
+#define REG_HIGH8 0x20
+
+/* Segment register numbers (encoding order). */
+enum { SEG_ES, SEG_CS, SEG_SS, SEG_DS, SEG_FS, SEG_GS, SEG_LDTR, SEG_TR };
+
+struct dop {
+	uint8_t kind;
+	uint16_t size;         /* bytes */
+	uint8_t reg;           /* GPR (| REG_HIGH8), sreg, CR or DR number */
+	uint8_t seg;           /* memory: effective segment */
+	uint8_t base, index;   /* memory: GPR, REG_RIP or REG_NONE */
+	uint8_t scale;
+	uint16_t sel;          /* far pointer selector */
+	int64_t val;           /* displacement or immediate (sign-extended) */
+};
+
+struct dinsn {
+	emu_handler fn;
+	uint16_t mnem;         /* ZydisMnemonic */
+	uint8_t len;
+	uint8_t osize;         /* effective operand size, bytes */
+	uint8_t asize;         /* address size, bytes */
+	uint8_t nops;          /* visible operands */
+	uint8_t rep;           /* 0, REP_REP (rep/repe), REP_NE */
+	uint8_t lock;
+	uint8_t sseg;          /* string source segment (overridable) */
+	uint8_t opcode;
+	uint8_t map;           /* ZydisOpcodeMap */
+	struct dop op[3];
+};
+
+enum { REP_NONE, REP_E, REP_NE };
+
+/* Segment descriptor cache. attr: VMX access-rights layout. */
+struct emu_seg {
+	uint64_t base;
+	uint32_t limit;
+	uint16_t sel;
+	uint16_t attr;
+};
+
+#define SA_TYPE(a)  ((a) & 0xF)
+#define SA_S        (1u << 4)
+#define SA_DPL(a)   (((a) >> 5) & 3)
+#define SA_P        (1u << 7)
+#define SA_L        (1u << 13)
+#define SA_DB       (1u << 14)
+#define SA_G        (1u << 15)
+
+struct emu_dtr {
+	uint64_t base;
+	uint16_t limit;
+};
+
+/* Software TLB entry: one guest-virtual page. */
+struct tlb_ent {
+	uint64_t tag;          /* virtual page | TLB_VALID, 0 = empty */
+	uint8_t *host;         /* host address of the page, NULL for MMIO */
+	uint64_t gpa;          /* guest-physical page */
+	uint32_t perm;         /* TP_* */
+	int32_t pidx;          /* page index in the shared code map, -1 if none */
+};
+
+#define TLB_SIZE  256
+#define TLB_VALID 1ULL
+
+/* Permissions per (access, user) pair, computed at fill time. */
+enum { ACC_R = 0, ACC_W = 1, ACC_X = 2 };
+#define TP_BIT(acc, user)  (1u << ((acc) * 2 + (user)))
+#define TP_GLOBAL          (1u << 8)
+
+/* Lazy flags: the last arithmetic operation. */
+enum { LF_NONE, LF_ADD, LF_ADC, LF_SUB, LF_SBB, LF_LOGIC, LF_INC, LF_DEC };
+
+#define FL_CF 0x0001u
+#define FL_PF 0x0004u
+#define FL_AF 0x0010u
+#define FL_ZF 0x0040u
+#define FL_SF 0x0080u
+#define FL_TF 0x0100u
+#define FL_IF 0x0200u
+#define FL_DF 0x0400u
+#define FL_OF 0x0800u
+#define FL_IOPL 0x3000u
+#define FL_NT 0x4000u
+#define FL_RF 0x10000u
+#define FL_VM 0x20000u
+#define FL_AC 0x40000u
+#define FL_VIF 0x80000u
+#define FL_VIP 0x100000u
+#define FL_ID 0x200000u
+#define FL_ARITH (FL_CF | FL_PF | FL_AF | FL_ZF | FL_SF | FL_OF)
+
+#define CR0_PE 0x1u
+#define CR0_MP 0x2u
+#define CR0_EM 0x4u
+#define CR0_TS 0x8u
+#define CR0_ET 0x10u
+#define CR0_NE 0x20u
+#define CR0_WP 0x10000u
+#define CR0_AM 0x40000u
+#define CR0_NW 0x20000000u
+#define CR0_CD 0x40000000u
+#define CR0_PG 0x80000000u
+
+#define CR4_PSE 0x10u
+#define CR4_PAE 0x20u
+#define CR4_PGE 0x80u
+#define CR4_OSFXSR 0x200u
+#define CR4_OSXMMEXCPT 0x400u
+
+#define EFER_SCE 0x1u
+#define EFER_LME 0x100u
+#define EFER_LMA 0x400u
+#define EFER_NXE 0x800u
+
+/* Decoder modes (index into the decoder array). */
+enum { DM_REAL, DM_P16, DM_P32, DM_COMPAT16, DM_COMPAT32, DM_LONG64, DM_COUNT };
+
+enum { EXC_DE = 0, EXC_DB = 1, EXC_NMI = 2, EXC_BP = 3, EXC_OF = 4,
+       EXC_BR = 5, EXC_UD = 6, EXC_NM = 7, EXC_DF = 8, EXC_TS = 10,
+       EXC_NP = 11, EXC_SS = 12, EXC_GP = 13, EXC_PF = 14, EXC_MF = 16,
+       EXC_AC = 17, EXC_MC = 18, EXC_XM = 19 };
+
+/* Page-fault error code bits. */
+#define PFE_P    0x1u
+#define PFE_W    0x2u
+#define PFE_U    0x4u
+#define PFE_RSVD 0x8u
+#define PFE_I    0x10u
+
+/* Per guest_mem state shared by all vCPUs: which pages hold decoded code. */
+struct emu_shared {
+	struct guest_mem *mem;
+	unsigned refs;
+	uint64_t npages;
+	_Atomic uint8_t *has_code;    /* set by a decoder, cleared by a write */
+	_Atomic uint32_t *gen;        /* bumped when a code page is written */
+};
+
+/* A cached, decoded guest-physical code page. */
+struct code_page {
+	struct code_page *next;       /* hash chain */
+	uint64_t gpa;                 /* page address */
+	int32_t pidx;
+	uint32_t gen;
+	uint8_t dmode;
+	uint16_t n, cap;
+	uint16_t *idx;                /* 4096 entries: 0 = not decoded, else n+1 */
+	struct dinsn *insns;
+};
+
+#define CODE_HASH 1024
+#define FC_NONE (~0ULL)
+#define CODE_MAX_PAGES 8192
+
+struct emu_cpu {
+	uint64_t gpr[16];
+	uint64_t rip;
+	uint64_t next_rip;            /* of the executing instruction */
+	uint64_t rflags;              /* arithmetic bits stale while lf_op != LF_NONE */
+
+	uint8_t lf_op, lf_size;
+	uint8_t lf_cin;               /* carry-in (ADC/SBB) or kept CF (INC/DEC) */
+	uint64_t lf_dst, lf_src, lf_res;
+
+	struct emu_seg seg[8];        /* ES CS SS DS FS GS LDTR TR */
+	struct emu_dtr gdtr, idtr;
+	uint64_t cr0, cr2, cr3, cr4, cr8, efer;
+	uint64_t dr[8];
+	uint8_t cpl;
+	uint8_t dmode;                /* DM_* from CR0.PE, EFER.LMA, CS */
+	uint8_t code64;               /* in 64-bit mode */
+	uint64_t ipmask;              /* RIP wrap for the current CS */
+
+	/* MSRs */
+	uint64_t star, lstar, cstar, sfmask, kernel_gs_base;
+	uint64_t apic_base, tsc_offset, tsc_aux, pat, tsc_deadline;
+	uint64_t misc_enable, sysenter_cs, sysenter_esp, sysenter_eip;
+
+	uint8_t fx[512] __attribute__((aligned(16)));  /* FXSAVE image */
+
+	/* Interrupts and halting */
+	uint8_t shadow;               /* instructions left in the STI/MOV SS shadow */
+	bool halted;
+	bool wait_sipi;               /* AP before INIT-SIPI */
+	_Atomic bool irq_pending;     /* checked between instructions */
+	/* Returns the vector to deliver or -1; set by the interrupt controller. */
+	int (*irq_ack)(struct emu_cpu *c, void *opaque);
+	void *irq_opaque;
+	struct emu_lapic *lapic;      /* NULL: the APIC page goes to the bus */
+
+	/* Exceptions */
+	sigjmp_buf jmp;
+	int exc_vec;
+	uint32_t exc_err;
+	bool exc_has_err;
+	bool exc_soft;                /* INT n / INT3 / INTO: RIP after it */
+	int deliver_depth;            /* 0, or vector being delivered + 1 */
+	bool triple_fault;
+	bool unimplemented;
+
+	/* Memory */
+	struct guest_mem *mem;
+	struct bus *pio, *mmio;
+	struct emu_shared *sh;
+	struct tlb_ent tlb[TLB_SIZE];
+
+	/* Decoded code cache */
+	ZydisDecoder dec[DM_COUNT];
+	struct code_page *hash[CODE_HASH];
+	unsigned npages;
+	struct dinsn scratch;         /* instructions crossing a page */
+	/* Fetch fast path: the code page of the last fetch, by linear page. */
+	uint64_t fc_la;               /* linear page, or FC_NONE */
+	struct code_page *fc_page;
+	uint64_t insn_rip, insn_rsp;  /* at the start of the instruction */
+	unsigned budget;              /* instructions left in emu_cpu_run */
+	uint8_t last_bytes[16];       /* bytes of the last fetched insn (errors) */
+	uint8_t last_len;
+
+	unsigned apic_id;
+	uint64_t icount;
+};
+
+/* --- exceptions (except.c) --- */
+__attribute__((noreturn)) void emu_raise(struct emu_cpu *c, int vec);
+__attribute__((noreturn)) void emu_raise_err(struct emu_cpu *c, int vec, uint32_t err);
+__attribute__((noreturn)) void emu_raise_ud(struct emu_cpu *c);
+/* Deliver the exception/interrupt in c->exc_* (may raise again). */
+void emu_deliver(struct emu_cpu *c, int vec, bool has_err, uint32_t err,
+		 bool soft, bool ext);
+
+/* --- memory (mmu.c) --- */
+void emu_tlb_flush(struct emu_cpu *c, bool global_too);
+void emu_tlb_flush_page(struct emu_cpu *c, uint64_t la);
+/* Linear-address access; sup forces a supervisor access (descriptor tables). */
+uint64_t emu_lin_read(struct emu_cpu *c, uint64_t la, unsigned size, bool sup);
+void emu_lin_write(struct emu_cpu *c, uint64_t la, unsigned size, uint64_t v,
+		   bool sup);
+/* Host pointer for an aligned-enough RAM access within one page, else NULL. */
+void *emu_lin_ptr(struct emu_cpu *c, uint64_t la, unsigned size, int acc);
+/* Translate for instruction fetch: gpa of la's page (host page via *host). */
+uint64_t emu_fetch_page(struct emu_cpu *c, uint64_t la, uint8_t **host);
+/* Segmented access: offset is already truncated to the address size. */
+uint64_t emu_seg_la(struct emu_cpu *c, int seg, uint64_t off);
+uint64_t emu_read(struct emu_cpu *c, int seg, uint64_t off, unsigned size);
+void emu_write(struct emu_cpu *c, int seg, uint64_t off, unsigned size, uint64_t v);
+void emu_code_written(struct emu_shared *sh, int32_t pidx);
+int32_t emu_page_index(const struct emu_shared *sh, uint64_t gpa);
+
+/* --- decode cache (decode.c) --- */
+void emu_decode_init(struct emu_cpu *c);
+void emu_decode_free(struct emu_cpu *c);
+const struct dinsn *emu_fetch_decode(struct emu_cpu *c);
+extern emu_handler emu_table[ZYDIS_MNEMONIC_MAX_VALUE + 1];
+void emu_register(ZydisMnemonic m, emu_handler fn);
+/* Per-file registration of handlers (called once, in this order, by
+ * cpu.c; an x87/SSE file registers last and may wrap earlier entries). */
+void emu_alu_register(void);
+void emu_arith_register(void);
+void emu_ctrl_register(void);
+void emu_string_register(void);
+void emu_segment_register(void);
+void emu_except_register(void);
+void emu_system_register(void);
+void emu_misc_register(void);
+
+/* Handlers picked by operand kind (segment.c, system.c). */
+void emu_h_mov_sreg(struct emu_cpu *c, const struct dinsn *d);
+void emu_h_mov_cr(struct emu_cpu *c, const struct dinsn *d);
+void emu_h_mov_dr(struct emu_cpu *c, const struct dinsn *d);
+
+/* Host pointer for a LOCKed read-modify-write of memory operand i, or
+ * NULL to use plain accesses (alu.c). */
+void *emu_lock_ptr(struct emu_cpu *c, const struct dinsn *d, int i, bool locked);
+/* RFLAGS from POPF/IRET with the CPL/IOPL rules (ctrl.c). */
+void emu_write_flags(struct emu_cpu *c, uint64_t v, unsigned osize, bool iret);
+/* Far RET and protected-mode IRET (segment.c). */
+void emu_far_ret(struct emu_cpu *c, unsigned osize, unsigned extra);
+void emu_iret_prot(struct emu_cpu *c, unsigned osize);
+/* #GP unless port I/O is allowed at this CPL/IOPL (system.c). */
+void emu_io_check(struct emu_cpu *c, uint16_t port, unsigned size);
+
+/* --- flags (flags.c) --- */
+uint64_t emu_flags(struct emu_cpu *c);              /* materialized RFLAGS */
+void emu_set_flags(struct emu_cpu *c, uint64_t f);  /* whole RFLAGS */
+bool emu_cf(struct emu_cpu *c);
+bool emu_cond(struct emu_cpu *c, unsigned cc);
+extern const uint8_t emu_parity[256];
+
+static inline void emu_lazy(struct emu_cpu *c, int op, unsigned size,
+			    uint64_t dst, uint64_t src, uint64_t res)
+{
+	c->lf_op = op;
+	c->lf_size = size;
+	c->lf_dst = dst;
+	c->lf_src = src;
+	c->lf_res = res;
+}
+
+/* Replace the arithmetic flags with bits (others kept). */
+static inline void emu_set_arith(struct emu_cpu *c, uint64_t bits)
+{
+	c->lf_op = LF_NONE;
+	c->rflags = (c->rflags & ~(uint64_t)FL_ARITH) | (bits & FL_ARITH);
+}
+
+/* SF, ZF, PF of a result of size bytes. */
+static inline uint64_t emu_szp(uint64_t res, unsigned size)
+{
+	uint64_t f = emu_parity[res & 0xFF] ? FL_PF : 0;
+	unsigned bits = size * 8;
+	uint64_t m = bits == 64 ? ~0ULL : (1ULL << bits) - 1;
+	if ((res & m) == 0)
+		f |= FL_ZF;
+	if ((res >> (bits - 1)) & 1)
+		f |= FL_SF;
+	return f;
+}
+
+static inline uint64_t size_mask(unsigned size)
+{
+	return size >= 8 ? ~0ULL : (1ULL << (size * 8)) - 1;
+}
+
+static inline uint64_t sext(uint64_t v, unsigned size)
+{
+	switch (size) {
+	case 1: return (uint64_t)(int64_t)(int8_t)v;
+	case 2: return (uint64_t)(int64_t)(int16_t)v;
+	case 4: return (uint64_t)(int64_t)(int32_t)v;
+	default: return v;
+	}
+}
+
+/* --- registers and operands (cpu.c) --- */
+static inline uint64_t gpr_read(const struct emu_cpu *c, unsigned reg, unsigned size)
+{
+	if (reg & REG_HIGH8)
+		return (c->gpr[reg & 3] >> 8) & 0xFF;
+	return c->gpr[reg] & size_mask(size);
+}
+
+static inline void gpr_write(struct emu_cpu *c, unsigned reg, unsigned size, uint64_t v)
+{
+	if (reg & REG_HIGH8) {
+		uint64_t *r = &c->gpr[reg & 3];
+		*r = (*r & ~0xFF00ULL) | ((v & 0xFF) << 8);
+		return;
+	}
+	switch (size) {
+	case 1: c->gpr[reg] = (c->gpr[reg] & ~0xFFULL) | (v & 0xFF); break;
+	case 2: c->gpr[reg] = (c->gpr[reg] & ~0xFFFFULL) | (v & 0xFFFF); break;
+	case 4: c->gpr[reg] = (uint32_t)v; break;
+	default: c->gpr[reg] = v; break;
+	}
+}
+
+uint64_t emu_ea(struct emu_cpu *c, const struct dinsn *d, const struct dop *o);
+uint64_t emu_op_read_slow(struct emu_cpu *c, const struct dinsn *d, int i);
+void emu_op_write_slow(struct emu_cpu *c, const struct dinsn *d, int i, uint64_t v);
+
+/* Operand access; registers and immediates inline, the rest out of line. */
+static inline uint64_t emu_op_read(struct emu_cpu *c, const struct dinsn *d, int i)
+{
+	const struct dop *o = &d->op[i];
+	if (o->kind == OPK_REG)
+		return gpr_read(c, o->reg, o->size);
+	if (o->kind == OPK_IMM)
+		return (uint64_t)o->val;
+	return emu_op_read_slow(c, d, i);
+}
+
+static inline void emu_op_write(struct emu_cpu *c, const struct dinsn *d, int i, uint64_t v)
+{
+	const struct dop *o = &d->op[i];
+	if (o->kind == OPK_REG)
+		gpr_write(c, o->reg, o->size, v);
+	else
+		emu_op_write_slow(c, d, i, v);
+}
+
+/* Stack. */
+unsigned emu_stack_size(const struct emu_cpu *c);
+void emu_push(struct emu_cpu *c, unsigned size, uint64_t v);
+uint64_t emu_pop(struct emu_cpu *c, unsigned size);   /* commits RSP */
+uint64_t emu_stack_peek(struct emu_cpu *c, unsigned off, unsigned size);
+void emu_set_rsp_off(struct emu_cpu *c, int64_t delta);
+
+/* Mode bookkeeping after CR0/EFER/CS changes. */
+void emu_update_mode(struct emu_cpu *c);
+void emu_set_cr0(struct emu_cpu *c, uint64_t v);
+void emu_set_cr4(struct emu_cpu *c, uint64_t v);
+void emu_set_cr3(struct emu_cpu *c, uint64_t v);
+void emu_set_efer(struct emu_cpu *c, uint64_t v);
+
+/* Segments (system.c). */
+void emu_load_seg_real(struct emu_cpu *c, int seg, uint16_t sel);
+/* Protected-mode load with checks; raises #GP/#NP/#SS. */
+void emu_load_seg(struct emu_cpu *c, int seg, uint16_t sel);
+void emu_load_seg_desc(struct emu_cpu *c, int seg, uint16_t sel, uint64_t desc_lo,
+		       uint64_t desc_hi);
+uint64_t emu_read_desc(struct emu_cpu *c, uint16_t sel, uint32_t err_vec,
+		       uint64_t *hi);
+void emu_far_jump(struct emu_cpu *c, uint16_t sel, uint64_t off, unsigned osize,
+		  bool is_call, uint64_t ret_ip);
+void emu_seg_from_state(struct emu_seg *s, const struct seg_state *st);
+
+/* CPUID and MSRs (cpuid.c). */
+void emu_cpuid(struct emu_cpu *c, uint32_t leaf, uint32_t sub, uint32_t out[4]);
+bool emu_rdmsr(struct emu_cpu *c, uint32_t msr, uint64_t *v);
+bool emu_wrmsr(struct emu_cpu *c, uint32_t msr, uint64_t v);
+uint64_t emu_rdtsc(struct emu_cpu *c);
+
+/* Engine-visible helpers. */
+/* Run up to n instructions with delivery (engine loop); stops early on
+ * HLT, wait-for-SIPI, triple fault or unimplemented situations. */
+void emu_cpu_run(struct emu_cpu *c, unsigned n);
+bool emu_cpu_halted(const struct emu_cpu *c);
+void emu_cpu_describe(const struct emu_cpu *c, char *buf, size_t len);
+
+#endif

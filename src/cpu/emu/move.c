@@ -1,0 +1,217 @@
+/*
+ * Data movement and flag instructions: MOV family, LEA, XCHG, BSWAP,
+ * CBW..CQO, LAHF/SAHF, CLC..STD, SETcc, CMOVcc, XLAT, and the no-ops
+ * (NOP, PAUSE, ENDBR64, fences, CLFLUSH, PREFETCH*, MOVNTI as a store).
+ */
+#include "cpu/emu/emu_internal.h"
+
+static void h_mov(struct emu_cpu *c, const struct dinsn *d)
+{
+	emu_op_write(c, d, 0, emu_op_read(c, d, 1));
+}
+
+static void h_movzx(struct emu_cpu *c, const struct dinsn *d)
+{
+	emu_op_write(c, d, 0, emu_op_read(c, d, 1) & size_mask(d->op[1].size));
+}
+
+static void h_movsx(struct emu_cpu *c, const struct dinsn *d)
+{
+	emu_op_write(c, d, 0, sext(emu_op_read(c, d, 1), d->op[1].size));
+}
+
+static void h_lea(struct emu_cpu *c, const struct dinsn *d)
+{
+	if (d->op[1].kind != OPK_MEM)
+		emu_raise_ud(c);
+	emu_op_write(c, d, 0, emu_ea(c, d, &d->op[1]));
+}
+
+static void h_xchg(struct emu_cpu *c, const struct dinsn *d)
+{
+	int mi = d->op[0].kind == OPK_MEM ? 0 : d->op[1].kind == OPK_MEM ? 1 : -1;
+	if (mi >= 0) {
+		/* XCHG with memory is always locked. */
+		const struct dop *o = &d->op[mi];
+		int ri = 1 - mi;
+		uint64_t la = emu_seg_la(c, o->seg, emu_ea(c, d, o));
+		uint64_t r = emu_op_read(c, d, ri), old;
+		void *p = !(la & (o->size - 1)) ? emu_lin_ptr(c, la, o->size, ACC_W) : NULL;
+		if (p) {
+			switch (o->size) {
+			case 1: old = __atomic_exchange_n((uint8_t *)p, (uint8_t)r, __ATOMIC_SEQ_CST); break;
+			case 2: old = __atomic_exchange_n((uint16_t *)p, (uint16_t)r, __ATOMIC_SEQ_CST); break;
+			case 4: old = __atomic_exchange_n((uint32_t *)p, (uint32_t)r, __ATOMIC_SEQ_CST); break;
+			default: old = __atomic_exchange_n((uint64_t *)p, r, __ATOMIC_SEQ_CST); break;
+			}
+		} else {
+			old = emu_op_read(c, d, mi);
+			emu_op_write(c, d, mi, r);
+		}
+		emu_op_write(c, d, ri, old);
+		return;
+	}
+	uint64_t a = emu_op_read(c, d, 0), b = emu_op_read(c, d, 1);
+	emu_op_write(c, d, 0, b);
+	emu_op_write(c, d, 1, a);
+}
+
+static void h_bswap(struct emu_cpu *c, const struct dinsn *d)
+{
+	uint64_t v = emu_op_read(c, d, 0);
+	switch (d->op[0].size) {
+	case 8: v = __builtin_bswap64(v); break;
+	case 4: v = __builtin_bswap32((uint32_t)v); break;
+	default: v = 0; break;    /* 16-bit form: undefined, zero on hardware */
+	}
+	emu_op_write(c, d, 0, v);
+}
+
+static void h_cbw(struct emu_cpu *c, const struct dinsn *d)
+{
+	unsigned sz = d->osize;
+	gpr_write(c, EMU_RAX, sz, sext(c->gpr[EMU_RAX], sz / 2));
+}
+
+static void h_cwd(struct emu_cpu *c, const struct dinsn *d)
+{
+	unsigned sz = d->osize;
+	uint64_t a = c->gpr[EMU_RAX] & size_mask(sz);
+	gpr_write(c, EMU_RDX, sz, (a >> (sz * 8 - 1)) ? ~0ULL : 0);
+}
+
+static void h_lahf(struct emu_cpu *c, const struct dinsn *d)
+{
+	uint64_t f = emu_flags(c);
+	gpr_write(c, REG_HIGH8 | 0, 1, (f & (FL_SF | FL_ZF | FL_AF | FL_PF | FL_CF)) | 2);
+}
+
+static void h_sahf(struct emu_cpu *c, const struct dinsn *d)
+{
+	uint64_t f = emu_flags(c) & ~(uint64_t)(FL_SF | FL_ZF | FL_AF | FL_PF | FL_CF);
+	uint64_t ah = (c->gpr[EMU_RAX] >> 8) & 0xFF;
+	emu_set_flags(c, f | (ah & (FL_SF | FL_ZF | FL_AF | FL_PF | FL_CF)));
+}
+
+static void h_clc(struct emu_cpu *c, const struct dinsn *d)
+{
+	emu_set_flags(c, emu_flags(c) & ~(uint64_t)FL_CF);
+}
+
+static void h_stc(struct emu_cpu *c, const struct dinsn *d)
+{
+	emu_set_flags(c, emu_flags(c) | FL_CF);
+}
+
+static void h_cmc(struct emu_cpu *c, const struct dinsn *d)
+{
+	emu_set_flags(c, emu_flags(c) ^ FL_CF);
+}
+
+static void h_cld(struct emu_cpu *c, const struct dinsn *d)
+{
+	c->rflags &= ~(uint64_t)FL_DF;
+}
+
+static void h_std(struct emu_cpu *c, const struct dinsn *d)
+{
+	c->rflags |= FL_DF;
+}
+
+static void h_setcc(struct emu_cpu *c, const struct dinsn *d)
+{
+	emu_op_write(c, d, 0, emu_cond(c, d->opcode & 0xF));
+}
+
+static void h_cmovcc(struct emu_cpu *c, const struct dinsn *d)
+{
+	uint64_t s = emu_op_read(c, d, 1);
+	if (emu_cond(c, d->opcode & 0xF))
+		emu_op_write(c, d, 0, s);
+	else
+		emu_op_write(c, d, 0, emu_op_read(c, d, 0));   /* zero-extends r32 */
+}
+
+static void h_xlat(struct emu_cpu *c, const struct dinsn *d)
+{
+	uint64_t a = (c->gpr[EMU_RBX] + (c->gpr[EMU_RAX] & 0xFF)) & size_mask(d->asize);
+	gpr_write(c, EMU_RAX, 1, emu_read(c, d->sseg, a, 1));
+}
+
+static void h_nop(struct emu_cpu *c, const struct dinsn *d)
+{
+}
+
+static void h_ud(struct emu_cpu *c, const struct dinsn *d)
+{
+	emu_raise_ud(c);
+}
+
+static void h_clflush(struct emu_cpu *c, const struct dinsn *d)
+{
+	/* Faults like a byte load; otherwise nothing to do. */
+	if (d->op[0].kind == OPK_MEM)
+		(void)emu_read(c, d->op[0].seg, emu_ea(c, d, &d->op[0]), 1);
+}
+
+void emu_misc_register(void)
+{
+	static const ZydisMnemonic setcc[] = {
+		ZYDIS_MNEMONIC_SETO, ZYDIS_MNEMONIC_SETNO, ZYDIS_MNEMONIC_SETB,
+		ZYDIS_MNEMONIC_SETNB, ZYDIS_MNEMONIC_SETZ, ZYDIS_MNEMONIC_SETNZ,
+		ZYDIS_MNEMONIC_SETBE, ZYDIS_MNEMONIC_SETNBE, ZYDIS_MNEMONIC_SETS,
+		ZYDIS_MNEMONIC_SETNS, ZYDIS_MNEMONIC_SETP, ZYDIS_MNEMONIC_SETNP,
+		ZYDIS_MNEMONIC_SETL, ZYDIS_MNEMONIC_SETNL, ZYDIS_MNEMONIC_SETLE,
+		ZYDIS_MNEMONIC_SETNLE,
+	};
+	static const ZydisMnemonic cmovcc[] = {
+		ZYDIS_MNEMONIC_CMOVO, ZYDIS_MNEMONIC_CMOVNO, ZYDIS_MNEMONIC_CMOVB,
+		ZYDIS_MNEMONIC_CMOVNB, ZYDIS_MNEMONIC_CMOVZ, ZYDIS_MNEMONIC_CMOVNZ,
+		ZYDIS_MNEMONIC_CMOVBE, ZYDIS_MNEMONIC_CMOVNBE, ZYDIS_MNEMONIC_CMOVS,
+		ZYDIS_MNEMONIC_CMOVNS, ZYDIS_MNEMONIC_CMOVP, ZYDIS_MNEMONIC_CMOVNP,
+		ZYDIS_MNEMONIC_CMOVL, ZYDIS_MNEMONIC_CMOVNL, ZYDIS_MNEMONIC_CMOVLE,
+		ZYDIS_MNEMONIC_CMOVNLE,
+	};
+	for (unsigned i = 0; i < 16; i++) {
+		emu_register(setcc[i], h_setcc);
+		emu_register(cmovcc[i], h_cmovcc);
+	}
+	emu_register(ZYDIS_MNEMONIC_MOV, h_mov);
+	emu_register(ZYDIS_MNEMONIC_MOVNTI, h_mov);
+	emu_register(ZYDIS_MNEMONIC_MOVZX, h_movzx);
+	emu_register(ZYDIS_MNEMONIC_MOVSX, h_movsx);
+	emu_register(ZYDIS_MNEMONIC_MOVSXD, h_movsx);
+	emu_register(ZYDIS_MNEMONIC_LEA, h_lea);
+	emu_register(ZYDIS_MNEMONIC_XCHG, h_xchg);
+	emu_register(ZYDIS_MNEMONIC_BSWAP, h_bswap);
+	emu_register(ZYDIS_MNEMONIC_CBW, h_cbw);
+	emu_register(ZYDIS_MNEMONIC_CWDE, h_cbw);
+	emu_register(ZYDIS_MNEMONIC_CDQE, h_cbw);
+	emu_register(ZYDIS_MNEMONIC_CWD, h_cwd);
+	emu_register(ZYDIS_MNEMONIC_CDQ, h_cwd);
+	emu_register(ZYDIS_MNEMONIC_CQO, h_cwd);
+	emu_register(ZYDIS_MNEMONIC_LAHF, h_lahf);
+	emu_register(ZYDIS_MNEMONIC_SAHF, h_sahf);
+	emu_register(ZYDIS_MNEMONIC_CLC, h_clc);
+	emu_register(ZYDIS_MNEMONIC_STC, h_stc);
+	emu_register(ZYDIS_MNEMONIC_CMC, h_cmc);
+	emu_register(ZYDIS_MNEMONIC_CLD, h_cld);
+	emu_register(ZYDIS_MNEMONIC_STD, h_std);
+	emu_register(ZYDIS_MNEMONIC_XLAT, h_xlat);
+	emu_register(ZYDIS_MNEMONIC_NOP, h_nop);
+	emu_register(ZYDIS_MNEMONIC_PAUSE, h_nop);
+	emu_register(ZYDIS_MNEMONIC_ENDBR64, h_nop);
+	emu_register(ZYDIS_MNEMONIC_LFENCE, h_nop);
+	emu_register(ZYDIS_MNEMONIC_SFENCE, h_nop);
+	emu_register(ZYDIS_MNEMONIC_MFENCE, h_nop);
+	emu_register(ZYDIS_MNEMONIC_PREFETCHNTA, h_nop);
+	emu_register(ZYDIS_MNEMONIC_PREFETCHT0, h_nop);
+	emu_register(ZYDIS_MNEMONIC_PREFETCHT1, h_nop);
+	emu_register(ZYDIS_MNEMONIC_PREFETCHT2, h_nop);
+	emu_register(ZYDIS_MNEMONIC_PREFETCH, h_nop);
+	emu_register(ZYDIS_MNEMONIC_PREFETCHW, h_nop);
+	emu_register(ZYDIS_MNEMONIC_CLFLUSH, h_clflush);
+	emu_register(ZYDIS_MNEMONIC_UD0, h_ud);
+	emu_register(ZYDIS_MNEMONIC_UD1, h_ud);
+	emu_register(ZYDIS_MNEMONIC_UD2, h_ud);
+}
