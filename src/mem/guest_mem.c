@@ -81,6 +81,7 @@ int gmem_write(const struct guest_mem *m, uint64_t gpa, const void *buf, size_t 
 
 	if (!p)
 		return -EFAULT;
+	gmem_dma_write_notice(m, gpa, len);
 	memcpy(p, buf, len);
 	return 0;
 }

@@ -31,6 +31,12 @@ struct guest_mem {
 	uint64_t ram_size;      /* total bytes of RAM */
 	uint8_t *base;          /* start of the host mapping (guard page before) */
 	size_t map_size;
+	/*
+	 * Set by an engine that caches decoded guest code (emu): told about
+	 * every range a device is about to write behind the vCPUs' backs (DMA),
+	 * so that code in those pages is decoded again. Lock-free, any thread.
+	 */
+	void (*on_dma_write)(struct guest_mem *m, uint64_t gpa, uint64_t len);
 };
 
 /* Map ram_size bytes of guest RAM; -errno. */
@@ -47,6 +53,13 @@ void *gmem_ptr(const struct guest_mem *m, uint64_t gpa, uint64_t len);
 /* Copy to/from guest RAM; -EFAULT if any byte is not RAM. */
 int gmem_read(const struct guest_mem *m, uint64_t gpa, void *buf, size_t len);
 int gmem_write(const struct guest_mem *m, uint64_t gpa, const void *buf, size_t len);
+
+/* A device will write [gpa, gpa+len) of guest RAM (see on_dma_write). */
+static inline void gmem_dma_write_notice(const struct guest_mem *m, uint64_t gpa, uint64_t len)
+{
+	if (m->on_dma_write)
+		m->on_dma_write((struct guest_mem *)m, gpa, len);
+}
 
 /* True if gpa is a RAM address. */
 static inline bool gmem_is_ram(const struct guest_mem *m, uint64_t gpa)

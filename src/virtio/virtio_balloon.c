@@ -91,6 +91,8 @@ static void serve_pfns(struct virtio_balloon *b, unsigned q, bool inflate)
 				continue;
 			}
 			if (inflate) {
+				/* The page reads as zeros from now on. */
+				gmem_dma_write_notice(vd->mem, (uint64_t)pfn * BALLOON_PAGE, BALLOON_PAGE);
 				discard(b, page, BALLOON_PAGE);
 				b->inflated++;
 			} else {
@@ -152,6 +154,7 @@ static void serve_reporting(struct virtio_balloon *b, unsigned q)
 			return;
 		}
 		for (unsigned i = 0; i < c->n_in; i++) {
+			/* Device-writable: vq_pop already told the engine. */
 			discard(b, c->buf[i].ptr, c->buf[i].len);
 			b->reported_bytes += c->buf[i].len;
 		}

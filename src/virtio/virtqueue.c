@@ -110,6 +110,12 @@ static int add_buf(struct virtqueue *vq, struct vq_chain *c, const struct vring_
 		return fail(vq, "buffer not wholly inside guest RAM");
 	c->buf[c->n_out + c->n_in] = (struct vq_buf){ p, d->len };
 	if (write) {
+		/*
+		 * The device writes here next. Telling the engine now (not at
+		 * vq_push) keeps this in one place; a guest that executes a page
+		 * it is DMA-ing into gets what real hardware gives: no promise.
+		 */
+		gmem_dma_write_notice(vq->mem, d->addr, d->len);
 		c->n_in++;
 		c->in_len += d->len;
 	} else {

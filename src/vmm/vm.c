@@ -8,6 +8,7 @@
 
 #include "block/block.h"
 #include "boot/boot.h"
+#include "cpu/emu/emu_hooks.h"
 #include "hw/acpi_pm.h"
 #include "hw/acpi_tables.h"
 #include "hw/i8042.h"
@@ -296,6 +297,9 @@ int vm_boot(struct vm *vm, char *err, size_t errlen)
 		goto fail;
 	}
 	irq = vm->eops->irq_chip(vm->engine);
+	/* emu caches decoded code per page: device writes must drop it. */
+	if (vm->eops == &emu_engine_ops)
+		vm->mem.on_dma_write = emu_code_invalidate;
 
 	if ((r = uart_create(&vm->uart, &vm->pio, PORT_COM1, irq, IRQ_COM1, -1)) < 0 ||
 	    (r = rtc_create(&vm->rtc, &vm->pio, &vm->mem)) < 0 ||

@@ -31,6 +31,30 @@ static void test_gmem_small(void)
 	CHECK_EQ(gmem_init(&m, 4097, 0), -EINVAL);
 }
 
+static uint64_t dma_gpa, dma_len;
+
+static void on_dma(struct guest_mem *m, uint64_t gpa, uint64_t len)
+{
+	dma_gpa = gpa;
+	dma_len = len;
+}
+
+/* Writes behind the CPU's back are announced to the engine (emu's code cache). */
+static void test_gmem_dma_notice(void)
+{
+	struct guest_mem m;
+
+	CHECK_EQ(gmem_init(&m, 16 * MiB, 0), 0);
+	m.on_dma_write = on_dma;
+	CHECK_EQ(gmem_write(&m, 0x1234, "abc", 3), 0);
+	CHECK_EQ(dma_gpa, 0x1234);
+	CHECK_EQ(dma_len, 3);
+	dma_len = 0;
+	CHECK_EQ(gmem_write(&m, 16 * MiB - 1, "ab", 2), -EFAULT);
+	CHECK_EQ(dma_len, 0);                   /* nothing written, nothing announced */
+	gmem_destroy(&m);
+}
+
 static void test_gmem_split(void)
 {
 	struct guest_mem m;
@@ -120,6 +144,7 @@ int main(void)
 {
 	test_gmem_small();
 	test_gmem_split();
+	test_gmem_dma_notice();
 	test_bus();
 	test_parse();
 	return test_done();

@@ -104,6 +104,19 @@ static void test_enable(void)
 	CHECK(vq.ready);
 }
 
+/* What the engine was told a device will write (guest_mem.on_dma_write). */
+static uint64_t noticed_gpa[8], noticed_len[8];
+static unsigned noticed;
+
+static void record_dma(struct guest_mem *m, uint64_t gpa, uint64_t len)
+{
+	if (noticed < 8) {
+		noticed_gpa[noticed] = gpa;
+		noticed_len[noticed] = len;
+	}
+	noticed++;
+}
+
 static void test_good_chains(void)
 {
 	struct vring_desc *table = (struct vring_desc *)(ram + 0x4000);
@@ -119,7 +132,13 @@ static void test_good_chains(void)
 	set_desc(3, DATA_GPA + 0x100, 5, VRING_DESC_F_NEXT, 5);
 	set_desc(5, DATA_GPA + 0x200, 64, VRING_DESC_F_WRITE, 0);
 	post(0);
+	mem.on_dma_write = record_dma;
 	CHECK_EQ(vq_pop(&vq, &chain), 1);
+	mem.on_dma_write = NULL;
+	/* Only the device-writable buffer is announced, whole. */
+	CHECK_EQ(noticed, 1);
+	CHECK_EQ(noticed_gpa[0], DATA_GPA + 0x200);
+	CHECK_EQ(noticed_len[0], 64);
 	CHECK_EQ(chain.head, 0);
 	CHECK_EQ(chain.n_out, 2);
 	CHECK_EQ(chain.n_in, 1);
