@@ -19,6 +19,7 @@
 #include "vmm/chardev.h"
 #include "vmm/options.h"
 #include "vmm/qmp.h"
+#include "virtio/virtio_devices.h"
 #include "vmm/vm.h"
 
 struct vmm {
@@ -122,6 +123,42 @@ static json_t *cmd_query_cpus_fast(void *opaque, json_t *args, const char **err)
 	return list;
 }
 
+/* QEMU's semantics: "value" is the guest memory size to aim for, in bytes. */
+static json_t *cmd_balloon(void *opaque, json_t *args, const char **err)
+{
+	struct vmm *v = opaque;
+	json_t *value = args ? json_object_get(args, "value") : NULL;
+	json_int_t bytes;
+	uint64_t ram = v->opts.mem_size;
+
+	if (!v->vm.vballoon) {
+		*err = "No balloon device has been activated";
+		return NULL;
+	}
+	if (!json_is_integer(value) || (bytes = json_integer_value(value)) <= 0) {
+		*err = "Parameter 'value' expects a positive size in bytes";
+		return NULL;
+	}
+	if ((uint64_t)bytes > ram)
+		bytes = ram;
+	virtio_balloon_set_target(v->vm.vballoon, (uint32_t)((ram - (uint64_t)bytes) >> 12));
+	return NULL;
+}
+
+static json_t *cmd_query_balloon(void *opaque, json_t *args, const char **err)
+{
+	struct vmm *v = opaque;
+	struct virtio_balloon_info info;
+
+	if (!v->vm.vballoon) {
+		*err = "No balloon device has been activated";
+		return NULL;
+	}
+	virtio_balloon_info(v->vm.vballoon, &info);
+	return json_pack("{s:I}", "actual",
+			 (json_int_t)(v->opts.mem_size - ((uint64_t)info.actual_pages << 12)));
+}
+
 static json_t *cmd_query_version(void *opaque, json_t *args, const char **err)
 {
 	return json_pack("{s:{s:i,s:i,s:i},s:s}", "qemu", "major", 8, "minor", 0, "micro", 0,
@@ -137,6 +174,8 @@ static const struct qmp_command qmp_commands[] = {
 	{ "quit", cmd_quit },
 	{ "query-cpus-fast", cmd_query_cpus_fast },
 	{ "query-version", cmd_query_version },
+	{ "balloon", cmd_balloon },
+	{ "query-balloon", cmd_query_balloon },
 	{ NULL, NULL },
 };
 

@@ -31,6 +31,7 @@ def powerdown():
     check(q.cmd("query-status")["return"]["status"] == "running", "running again")
     check(q.cmd("nonsense").get("error", {}).get("class") == "CommandNotFound",
           "unknown command: CommandNotFound")
+    check("error" in q.cmd("query-balloon"), "query-balloon without a balloon: error")
     check("return" in q.cmd("system_powerdown"), "system_powerdown")
     ev = q.event("SHUTDOWN", timeout=60)
     check(ev is not None and ev["data"]["guest"] is True, f"SHUTDOWN event from the guest ({ev})")
@@ -41,10 +42,14 @@ def powerdown():
 
 
 def quit_cmd():
-    vm = VM("--accel", accel, "--cmdline", "testkernel.action=halt", control=True)
+    vm = VM("--accel", accel, "--cmdline", "testkernel.action=halt", "--balloon", control=True)
     check(vm.expect("testkernel: halt"), "test kernel halts")
     q = vm.qmp()
     q.cmd("qmp_capabilities")
+    r = q.cmd("query-balloon")
+    check(r.get("return", {}).get("actual") == 512 << 20, f"query-balloon: all 512 MiB ({r})")
+    check("return" in q.cmd("balloon", value=256 << 20), "balloon to 256 MiB accepted")
+    check("error" in q.cmd("balloon", value="lots"), "balloon with a bad value: error")
     check("return" in q.cmd("quit"), "quit")
     status = vm.wait(timeout=30)
     check(status == 0, f"quit: vireo exits 0 (got {status})")
