@@ -152,8 +152,6 @@ static int open_one(struct blk **out, const char *filename,
 	b->filename = strdup(filename);
 	b->read_only = o->read_only;
 	b->direct = o->direct;
-	if (o->direct)
-		flags |= O_DIRECT;
 	b->fd = open(filename, flags | O_CLOEXEC);
 	if (b->fd < 0) {
 		ret = -errno;
@@ -175,6 +173,21 @@ static int open_one(struct blk **out, const char *filename,
 		}
 	} else {
 		b->drv = blk_find_driver(blk_probe_format(b->fd));
+	}
+	if (o->direct) {
+		/* Set after probing, whose small reads O_DIRECT would refuse. */
+		if (b->drv != &blk_raw_driver) {
+			snprintf(err, errlen, "O_DIRECT is supported for raw "
+				 "images only");
+			ret = -ENOTSUP;
+			goto fail;
+		}
+		if (fcntl(b->fd, F_SETFL, fcntl(b->fd, F_GETFL) | O_DIRECT) < 0) {
+			ret = -errno;
+			snprintf(err, errlen, "Could not use O_DIRECT on '%s': %s",
+				 filename, strerror(errno));
+			goto fail;
+		}
 	}
 	ret = b->drv->open(b, o);
 	if (ret < 0) {

@@ -222,6 +222,12 @@ static int ensure_refblock(struct qcow2 *q, uint64_t rti)
 	ret = refblock_offset(q, rti, &off);
 	if (ret < 0 || off)
 		return ret;
+	if (rti == 0) {
+		/* The header lives there: the block cannot be missing. */
+		blk_set_err(q->b, "refcount table has no block for the header "
+			    "cluster (image corrupt)");
+		return -EIO;
+	}
 	off = (rti << q->rb_shift) << q->cluster_bits;
 	ret = qcow2_cache_get(q, &q->rc_cache, off, true, &blk);
 	if (ret < 0)
@@ -361,6 +367,11 @@ restart:
 				return ret;
 			goto restart;
 		}
+		/* Past everything in use nothing can be allocated: this also
+		 * bounds the scan on a hostile image whose refcount blocks
+		 * claim every cluster. */
+		if (c >= q->alloc_end)
+			continue;
 		ret = qcow2_get_refcount(q, c, &rc);
 		if (ret < 0)
 			return ret;

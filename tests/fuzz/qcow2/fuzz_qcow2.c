@@ -1,9 +1,11 @@
 /*
- * libFuzzer target for the qcow2 open and read paths: the input is an image
- * file. It is opened read-only without its backing file (a hostile image
- * must not make us open other files), read through, mapped with block
- * status and checked. Any crash, sanitizer report or hang is a bug; errors
- * are the expected outcome for most inputs.
+ * libFuzzer target for the qcow2 open, read and write paths: the input is
+ * an image file. It is opened read-only without its backing file (a hostile
+ * image must not make us open other files), read through, mapped with
+ * block status and checked; then opened read-write (dirty images get
+ * repaired on open) and written to and flushed, which drives allocation,
+ * copy-on-write and the refcount code over hostile metadata. Any crash,
+ * sanitizer report or hang is a bug; errors are the expected outcome.
  */
 #include <stdint.h>
 #include <stdio.h>
@@ -58,6 +60,28 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	}
 	blk_check(b, 0, &r);
 	blk_close(b);
+
+	o.read_only = false;
+	o.check_only = false;
+	if (blk_open(&b, path, &o, err, sizeof(err)) == 0) {
+		static const uint8_t pat[3000] = { 1, 2, 3 };
+		uint64_t span = MIN(b->size, 8 * MiB);
+
+		for (uint64_t i = 0; span && i < 8; i++) {
+			uint64_t off = (i * 1234567) % span;
+			size_t n = (size_t)MIN((uint64_t)sizeof(pat), b->size - off);
+
+			if (i == 5)
+				blk_write_zeroes(b, off & ~511ULL,
+						 MIN(65536, b->size - (off & ~511ULL)), 0);
+			else if (i == 6)
+				blk_discard(b, 0, MIN(b->size, 1 * MiB));
+			else if (blk_pwrite(b, off, pat, n) < 0)
+				break;
+		}
+		blk_flush(b);
+		blk_close(b);
+	}
 	close(fd);
 	return 0;
 }
