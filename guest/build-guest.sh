@@ -75,7 +75,8 @@ done
 # The virtio modules and what they need, in load order.
 moddir=$(ls -d "$work"/kernel/lib/modules/*)
 mods="virtio_ring virtio virtio_pci_legacy_dev virtio_pci_modern_dev virtio_pci
-      virtio_blk virtio_console virtio-rng virtio_balloon failover net_failover virtio_net"
+      virtio_blk virtio_console virtio-rng virtio_balloon failover net_failover virtio_net
+      evdev button"
 for m in $mods; do
 	f=$(find "$moddir" -name "$m.ko*" | head -n1)
 	if [ -n "$f" ]; then
@@ -88,6 +89,13 @@ for m in $mods; do
 done
 echo "$mods" | tr -s ' \n' '\n' | sed '/^$/d' > "$root/lib/modules/order"
 
+# The ACPI power button (button.ko, evdev.ko) reaches busybox acpid, whose
+# default map runs /etc/acpi/PWRF/00000080 on a press: `poweroff`, which
+# signals PID 1 (SIGUSR2) like every busybox poweroff; /init traps it.
+mkdir -p "$root/etc/acpi/PWRF"
+printf '#!/bin/sh\nexec poweroff\n' > "$root/etc/acpi/PWRF/00000080"
+chmod +x "$root/etc/acpi/PWRF/00000080"
+
 cat > "$root/init" <<INIT
 #!/bin/sh
 mount -t proc proc /proc
@@ -96,13 +104,19 @@ mount -t devtmpfs devtmpfs /dev 2>/dev/null || mdev -s
 for m in \$(cat /lib/modules/order); do
 	[ -f /lib/modules/\$m.ko ] && insmod /lib/modules/\$m.ko 2>/dev/null
 done
+acpid -c /etc/acpi -l /dev/null
 echo "vireo-guest: ready"
 if [ "$mode" = poweroff ]; then
 	poweroff -f
 fi
 export PS1='vireo-guest# ' HOME=/root PATH=/bin:/sbin
+# busybox poweroff/reboot signal PID 1 (USR2/TERM), which is this script:
+# do it. A trap runs during 'wait', not during a foreground command.
+trap 'poweroff -f' USR2
+trap 'reboot -f' TERM
 while true; do
-	setsid cttyhack sh
+	setsid cttyhack sh </dev/console >/dev/console 2>&1 &
+	wait \$!
 	echo "vireo-guest: shell exited; 'poweroff' ends the VM"
 done
 INIT

@@ -9,11 +9,14 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "daemon/console.h"
 #include "daemon/dispatch.h"
 #include "daemon/domain_xml.h"
+#include "daemon/proc_network.h"
 #include "daemon/protocol.h"
 #include "daemon/rpc.h"
 #include "lib/log.h"
+#include "lib/util.h"
 
 int call_bad_args(struct call *call)
 {
@@ -74,9 +77,12 @@ static bool allowed_before_open(int proc)
 static const struct proc_entry *find_proc(int proc)
 {
 	const struct proc_entry *tables[] = { proc_connect_table,
-					      proc_domain_table };
+					      proc_domain_table,
+					      proc_event_table,
+					      proc_console_table,
+					      proc_network_table };
 
-	for (size_t t = 0; t < 2; t++)
+	for (size_t t = 0; t < ARRAY_SIZE(tables); t++)
 		for (const struct proc_entry *e = tables[t]; e->fn; e++)
 			if (e->proc == proc)
 				return e;
@@ -136,7 +142,8 @@ static void remote_call(struct daemon *d, struct client *c,
 	const struct proc_entry *e = find_proc(h->proc);
 	struct rpc_header rh = *h;
 	struct xdr_writer w;
-	struct call call = { .d = d, .c = c, .args = args, .ret = &w };
+	struct call call = { .d = d, .c = c, .args = args, .ret = &w,
+			     .serial = h->serial };
 	int r;
 
 	log_debug("client %lu: call %d (%s) serial %u", (unsigned long)c->id,
@@ -174,6 +181,8 @@ static void remote_call(struct daemon *d, struct client *c,
 		return;
 	}
 	queue_writer(d, c, &w);
+	if (call.after_reply)
+		call.after_reply(&call);
 }
 
 int dispatch_frame(struct daemon *d, struct client *c, const uint8_t *frame,
@@ -219,8 +228,13 @@ int dispatch_frame(struct daemon *d, struct client *c, const uint8_t *frame,
 			      "file descriptor passing is not supported");
 		reply_error(d, c, &h, &err);
 		return 0;
+	case VIR_NET_STREAM:
+		if (c->opened)
+			console_stream_packet(d, c, &h, r.buf + r.pos,
+					      xdr_remaining(&r));
+		return 0;
 	default:
-		/* Streams and stray replies: nothing of ours is open. */
+		/* Stray replies and messages: nothing to answer. */
 		log_debug("client %lu: message type %u proc %d ignored",
 			  (unsigned long)c->id, h.type, h.proc);
 		return 0;

@@ -19,6 +19,10 @@ struct call {
 	struct xdr_reader *args;
 	struct xdr_writer *ret;
 	struct vir_error err;
+	uint32_t serial;	/* of the call: names a stream it opens */
+	/* Run once the reply is queued (a stream's first data). */
+	void (*after_reply)(struct call *call);
+	void *after_arg;
 };
 
 typedef int (*proc_fn)(struct call *call);
@@ -41,6 +45,8 @@ void call_put_domain(struct call *call, const struct domain *d);
 
 extern const struct proc_entry proc_connect_table[];
 extern const struct proc_entry proc_domain_table[];
+extern const struct proc_entry proc_event_table[];
+extern const struct proc_entry proc_console_table[];
 
 /* Host facts for NODE_GET_INFO and the capabilities XML (proc_connect.c). */
 char *host_capabilities_xml(struct daemon *d);

@@ -14,6 +14,9 @@
 #include "daemon/domain_xml.h"
 #include "daemon/virerr.h"
 
+struct console;
+struct pid_watch;
+
 struct domain {
 	struct domain *next;
 	struct domain_def *def;		/* what runs, or the config if off */
@@ -26,6 +29,9 @@ struct domain {
 	pid_t pid;			/* the vireo process, 0 if none */
 	char *pty;			/* serial pty reported by vireo */
 	uint64_t started_ns;
+	struct console *console;	/* our serial connection (console.c) */
+	bool reattached;		/* found after a restart: not our child */
+	struct pid_watch *pid_watch;	/* reattached: its pidfd */
 };
 
 struct domain_store {

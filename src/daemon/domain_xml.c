@@ -511,6 +511,8 @@ void domain_def_free(struct domain_def *def)
 		free(d->source);
 		free(d->target);
 		free(d->bus);
+		free(d->serial);
+		free(d->cache);
 	}
 	for (size_t i = 0; i < def->nifaces; i++) {
 		free(def->ifaces[i].type);

@@ -28,6 +28,8 @@ struct dom_disk {
 	char *source;		/* file or device path, or NULL (empty cdrom) */
 	char *target;		/* vda, ... */
 	char *bus;		/* virtio */
+	char *serial;		/* <serial>: the guest-visible ID, or NULL */
+	char *cache;		/* <driver cache=>: none | writeback, or NULL */
 	bool readonly;
 };
 
@@ -41,7 +43,7 @@ struct dom_iface {
 struct dom_chardev {
 	bool console;		/* <console> rather than <serial> */
 	int port;
-	char *target_type;	/* console: serial */
+	char *target_type;	/* console: serial | virtio */
 };
 
 struct dom_rng {

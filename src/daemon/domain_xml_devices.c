@@ -25,6 +25,7 @@ static int parse_disk(struct dom_disk *d, xmlNode *n, struct vir_error *err)
 	static const char *const devices[] = { "disk", "cdrom", NULL };
 	static const char *const formats[] = { "raw", "qcow2", NULL };
 	static const char *const buses[] = { "virtio", NULL };
+	static const char *const caches[] = { "none", "writeback", NULL };
 
 	if (dx_enum_attr(n, "type", types, "file", &d->type, err) ||
 	    dx_enum_attr(n, "device", devices, "disk", &d->device, err))
@@ -37,7 +38,11 @@ static int parse_disk(struct dom_disk *d, xmlNode *n, struct vir_error *err)
 		if (!strcmp(NAME(c), "driver")) {
 			free(d->format);
 			d->format = NULL;
+			free(d->cache);
+			d->cache = NULL;
 			if (dx_enum_attr(c, "type", formats, NULL, &d->format,
+					 err) ||
+			    dx_enum_attr(c, "cache", caches, NULL, &d->cache,
 					 err))
 				return -1;
 		} else if (!strcmp(NAME(c), "source")) {
@@ -54,6 +59,9 @@ static int parse_disk(struct dom_disk *d, xmlNode *n, struct vir_error *err)
 				return -1;
 		} else if (!strcmp(NAME(c), "readonly")) {
 			d->readonly = true;
+		} else if (!strcmp(NAME(c), "serial")) {
+			if (dx_take_text(c, &d->serial, err))
+				return -1;
 		} else {
 			return dx_unsupported(err, c);
 		}
@@ -158,7 +166,7 @@ static int parse_chardev(struct dom_chardev *ch, xmlNode *n,
 			 struct vir_error *err)
 {
 	static const char *const types[] = { "pty", NULL };
-	static const char *const ttypes[] = { "serial", NULL };
+	static const char *const ttypes[] = { "serial", "virtio", NULL };
 	char *type;
 
 	ch->console = !strcmp(NAME(n), "console");

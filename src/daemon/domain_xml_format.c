@@ -97,10 +97,11 @@ static void format_disk(xmlTextWriterPtr w, const struct dom_disk *d)
 	start(w, "disk");
 	attr(w, "type", d->type);
 	attr(w, "device", d->device);
-	if (d->format) {
+	if (d->format || d->cache) {
 		start(w, "driver");
 		attr(w, "name", "vireo");
 		attr(w, "type", d->format);
+		attr(w, "cache", d->cache);
 		end(w);
 	}
 	if (d->source) {
@@ -114,6 +115,7 @@ static void format_disk(xmlTextWriterPtr w, const struct dom_disk *d)
 	end(w);
 	if (d->readonly)
 		empty(w, "readonly");
+	elem_text(w, "serial", d->serial);
 	end(w);
 }
 

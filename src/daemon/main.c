@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "daemon/daemon.h"
+#include "daemon/network.h"
 #include "daemon/vm.h"
 #include "lib/log.h"
 #include "lib/util.h"
@@ -158,6 +159,10 @@ int main(int argc, char **argv)
 		return 1;
 	log_info("listening on %s (state %s, VMM %s)", d.socket_path,
 		 d.state_dir, d.vireo_path);
+	vm_reattach_all(&d);
+	network_init(&d);	/* networks before the domains using them */
+	if (autostart)
+		network_autostart(&d);
 	if (autostart)
 		vm_autostart(&d);
 
@@ -165,6 +170,7 @@ int main(int argc, char **argv)
 	if (r)
 		log_err("event loop failed: %s", strerror(-r));
 	vm_stop_all(&d);
+	network_shutdown(&d);
 	server_shutdown(&d);
 	store_free(&d.store);
 	free(d.state_dir);

@@ -72,7 +72,8 @@ static int proc_supports_feature(struct call *call)
 	if (xdr_get_i32(call->args, &feature) || call_args_end(call))
 		return call_bad_args(call);
 	xdr_put_i32(call->ret, feature == VIR_DRV_FEATURE_PROGRAM_KEEPALIVE ||
-			       feature == VIR_DRV_FEATURE_TYPED_PARAM_STRING);
+			       feature == VIR_DRV_FEATURE_TYPED_PARAM_STRING ||
+			       feature == VIR_DRV_FEATURE_REMOTE_EVENT_CALLBACK);
 	return 0;
 }
 

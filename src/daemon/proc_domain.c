@@ -7,6 +7,7 @@
 
 #include "daemon/dispatch.h"
 #include "daemon/domain_xml.h"
+#include "daemon/events.h"
 #include "daemon/protocol.h"
 #include "daemon/vm.h"
 #include "lib/log.h"
@@ -47,11 +48,18 @@ static int define_common(struct call *call, char *xml)
 {
 	struct domain_def *def;
 	struct domain *d;
+	bool existed;
 
-	if (parse_xml_arg(call, xml, &def) ||
-	    store_define(&call->d->store, def, &d, &call->err))
+	if (parse_xml_arg(call, xml, &def))
+		return -1;
+	d = store_find_name(&call->d->store, def->name);
+	existed = d && d->persistent;
+	if (store_define(&call->d->store, def, &d, &call->err))
 		return -1;
 	log_info("defined domain '%s'", d->def->name);
+	domain_event(call->d, d, DOM_EVENT_DEFINED,
+		     existed ? DOM_EVENT_DEFINED_UPDATED :
+		     DOM_EVENT_DEFINED_ADDED);
 	call_put_domain(call, d);
 	return 0;
 }
@@ -92,14 +100,20 @@ static int proc_define_xml_flags(struct call *call)
 
 static int undefine_common(struct call *call, struct domain *d)
 {
-	char *name = strdup(d->def->name);
+	/* d may be freed by the undefine: the event names a copy. */
+	struct domain_def gone = { .name = strdup(d->def->name) };
+	struct domain was = { .def = &gone, .id = d->id };
 
+	memcpy(gone.uuid, d->def->uuid, sizeof(gone.uuid));
 	if (store_undefine(&call->d->store, d, &call->err)) {
-		free(name);
+		free(gone.name);
 		return -1;
 	}
-	log_info("undefined domain '%s'", name ? name : "?");
-	free(name);
+	log_info("undefined domain '%s'", gone.name ? gone.name : "?");
+	if (gone.name)
+		domain_event(call->d, &was, DOM_EVENT_UNDEFINED,
+			     DOM_EVENT_UNDEFINED_REMOVED);
+	free(gone.name);
 	return 0;
 }
 

@@ -138,8 +138,12 @@ static int send_all(struct qmp_conn *q, const char *s)
 	return 0;
 }
 
-/* Send {"execute": cmd} and wait for its return or error. */
-static int execute(struct qmp_conn *q, const char *cmd, struct vir_error *err)
+/*
+ * Send {"execute": cmd} and wait for its return or error; the "return"
+ * value goes to *ret (a new reference) when ret is not NULL.
+ */
+static int execute(struct qmp_conn *q, const char *cmd, struct vir_error *err,
+		   json_t **ret)
 {
 	char line[256];
 	int r;
@@ -152,6 +156,8 @@ static int execute(struct qmp_conn *q, const char *cmd, struct vir_error *err)
 		if (!m)
 			break;
 		if (json_object_get(m, "return")) {
+			if (ret)
+				*ret = json_incref(json_object_get(m, "return"));
 			json_decref(m);
 			return 0;
 		}
@@ -174,8 +180,8 @@ static int execute(struct qmp_conn *q, const char *cmd, struct vir_error *err)
 	return -1;
 }
 
-int qmp_execute(const char *socket_path, const char *command,
-		struct vir_error *err)
+static int run_command(const char *socket_path, const char *command,
+		       struct vir_error *err, json_t **ret)
 {
 	struct qmp_conn *q = calloc(1, sizeof(*q));
 	json_t *greeting;
@@ -203,11 +209,31 @@ int qmp_execute(const char *socket_path, const char *command,
 		goto out;
 	}
 	json_decref(greeting);
-	r = execute(q, "qmp_capabilities", err);
+	r = execute(q, "qmp_capabilities", err, NULL);
 	if (!r)
-		r = execute(q, command, err);
+		r = execute(q, command, err, ret);
 out:
 	close(q->fd);
 	free(q);
 	return r ? -1 : 0;
+}
+
+int qmp_execute(const char *socket_path, const char *command,
+		struct vir_error *err)
+{
+	return run_command(socket_path, command, err, NULL);
+}
+
+int qmp_query_running(const char *socket_path, bool *running,
+		      struct vir_error *err)
+{
+	json_t *ret = NULL;
+	const char *status;
+
+	if (run_command(socket_path, "query-status", err, &ret))
+		return -1;
+	status = json_string_value(json_object_get(ret, "status"));
+	*running = !status || strcmp(status, "paused");
+	json_decref(ret);
+	return 0;
 }

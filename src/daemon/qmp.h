@@ -6,6 +6,8 @@
 #ifndef VIREO_DAEMON_QMP_H
 #define VIREO_DAEMON_QMP_H
 
+#include <stdbool.h>
+
 #include "daemon/virerr.h"
 
 #define QMP_TIMEOUT_MS	5000
@@ -13,6 +15,9 @@
 /* Run `command` (e.g. "stop"); 0, or -1 with err set. */
 int qmp_execute(const char *socket_path, const char *command,
 		struct vir_error *err);
+/* query-status: *running is false when the VM is paused. */
+int qmp_query_running(const char *socket_path, bool *running,
+		      struct vir_error *err);
 /* Non-blocking probe: 0 if something accepts connections at the path. */
 int qmp_probe(const char *socket_path);
 

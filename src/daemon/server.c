@@ -19,7 +19,9 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include "daemon/console.h"
 #include "daemon/daemon.h"
+#include "daemon/events.h"
 #include "daemon/protocol.h"
 #include "daemon/rpc.h"
 #include "daemon/vm.h"
@@ -38,6 +40,8 @@ struct txbuf {
 
 /* epoll data: a tag for the two fixed fds, else the client pointer. */
 static char listen_tag, signal_tag;
+
+static int server_setup(struct daemon *d);
 
 int server_listen(struct daemon *d)
 {
@@ -68,7 +72,10 @@ int server_listen(struct daemon *d)
 		return -e;
 	}
 	d->listen_fd = fd;
-	return 0;
+	fd = server_setup(d);
+	if (fd)
+		log_err("cannot set up the event loop: %s", strerror(-fd));
+	return fd;
 }
 
 static int epoll_set(struct daemon *d, int op, int fd, uint32_t events,
@@ -100,6 +107,9 @@ static void client_free(struct daemon *d, struct client *c)
 {
 	struct txbuf *t, *next;
 
+	console_client_gone(d, c);
+	events_client_gone(c);
+
 	for (struct client **pp = &d->clients; *pp; pp = &(*pp)->next) {
 		if (*pp == c) {
 			*pp = c->next;
@@ -118,6 +128,8 @@ static void client_free(struct daemon *d, struct client *c)
 	free(c->rx);
 	free(c);
 }
+
+static void client_event(struct daemon *d, struct ev_source *s, uint32_t ev);
 
 static void accept_clients(struct daemon *d)
 {
@@ -143,6 +155,7 @@ static void accept_clients(struct daemon *d)
 			close(fd);
 			continue;
 		}
+		c->src.handle = client_event;
 		c->fd = fd;
 		c->id = ++d->next_client_id;
 		c->reading = true;
@@ -273,8 +286,70 @@ static int client_read_step(struct daemon *d, struct client *c)
 	return c->tx_bytes < TX_BACKLOG_MAX && !c->closing ? 1 : 0;
 }
 
-static void client_event(struct daemon *d, struct client *c, uint32_t ev)
+void client_discard_output(struct client *c)
 {
+	struct txbuf *t, *next;
+
+	for (t = c->tx_head; t; t = next) {
+		next = t->next;
+		free(t->data);
+		free(t);
+	}
+	c->tx_head = c->tx_tail = NULL;
+	c->tx_bytes = 0;
+}
+
+size_t client_backlog(const struct client *c)
+{
+	return c->tx_bytes;
+}
+
+/*
+ * From outside the client's own handler: queue, then try to write now so
+ * the data does not wait for the client's next event. A failed write only
+ * marks the client closing; it is freed from its own handler.
+ */
+void client_queue_async(struct daemon *d, struct client *c, uint8_t *buf,
+			size_t len)
+{
+	client_queue(d, c, buf, len);
+	/* On failure the client's own handler sees the error and drops it. */
+	if (client_flush(c))
+		c->closing = true;
+	client_update_events(d, c);
+}
+
+int server_watch(struct daemon *d, int fd, uint32_t events,
+		 struct ev_source *s)
+{
+	return epoll_set(d, EPOLL_CTL_ADD, fd, events, s);
+}
+
+void server_unwatch(struct daemon *d, int fd)
+{
+	epoll_ctl(d->epoll_fd, EPOLL_CTL_DEL, fd, NULL);
+}
+
+void server_defer_free(struct daemon *d, struct ev_source *s)
+{
+	s->handle = NULL;
+	s->next_dead = d->graveyard;
+	d->graveyard = s;
+}
+
+static void free_graveyard(struct daemon *d)
+{
+	while (d->graveyard) {
+		struct ev_source *s = d->graveyard;
+
+		d->graveyard = s->next_dead;
+		free(s);
+	}
+}
+
+static void client_event(struct daemon *d, struct ev_source *s, uint32_t ev)
+{
+	struct client *c = (struct client *)s;
 	int r = 1;
 
 	if (ev & (EPOLLIN | EPOLLHUP | EPOLLERR)) {
@@ -307,9 +382,13 @@ static void signal_event(struct daemon *d)
 	}
 }
 
-int server_run(struct daemon *d)
+/*
+ * The signalfd and the epoll set exist from server_listen() on, so VMs
+ * found again (vm_reattach_all) or autostarted before server_run() can
+ * register their fds.
+ */
+static int server_setup(struct daemon *d)
 {
-	struct epoll_event evs[64];
 	sigset_t mask;
 
 	sigemptyset(&mask);
@@ -326,7 +405,14 @@ int server_run(struct daemon *d)
 	if (epoll_set(d, EPOLL_CTL_ADD, d->listen_fd, EPOLLIN, &listen_tag) ||
 	    epoll_set(d, EPOLL_CTL_ADD, d->signal_fd, EPOLLIN, &signal_tag))
 		return -errno;
-	/* Children that exited before the signalfd existed. */
+	return 0;
+}
+
+int server_run(struct daemon *d)
+{
+	struct epoll_event evs[64];
+
+	/* Children that exited before the loop ran. */
 	vm_reap(d);
 
 	while (!d->stopping) {
@@ -346,9 +432,11 @@ int server_run(struct daemon *d)
 				pending_accept = true;
 			else if (p == &signal_tag)
 				signal_event(d);
-			else
-				client_event(d, p, evs[i].events);
+			else if (((struct ev_source *)p)->handle)
+				((struct ev_source *)p)->handle(d, p,
+								evs[i].events);
 		}
+		free_graveyard(d);
 		/* After the batch's hang-ups, so they free their slots first. */
 		if (pending_accept)
 			accept_clients(d);
@@ -360,6 +448,8 @@ void server_shutdown(struct daemon *d)
 {
 	while (d->clients)
 		client_free(d, d->clients);
+	/* What vm_stop_all() closed after the loop ended. */
+	free_graveyard(d);
 	if (d->listen_fd >= 0) {
 		close(d->listen_fd);
 		unlink(d->socket_path);

@@ -2,7 +2,7 @@
  * vireo processes (see vm.h). The daemon is single-threaded, so the waits
  * here (start-up, destroy's grace period, QMP) are short and bounded.
  */
-#include "daemon/vm.h"
+#include "daemon/vm_internal.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -16,6 +16,9 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "daemon/console.h"
+#include "daemon/events.h"
+#include "daemon/net_iface.h"
 #include "daemon/protocol.h"
 #include "daemon/qmp.h"
 #include "lib/log.h"
@@ -23,10 +26,11 @@
 
 #define START_TIMEOUT_MS	10000
 #define DESTROY_GRACE_MS	3000
-#define VM_ARGS_MAX		32
+#define VM_ARGS_MAX		64
+#define VM_DISKS_MAX		8	/* vireo's --disk limit */
 
-static char *run_file(struct daemon *dm, const struct domain *d,
-		      const char *suffix)
+char *vm_run_file(struct daemon *dm, const struct domain *d,
+		  const char *suffix)
 {
 	char *p;
 
@@ -91,6 +95,39 @@ static const char *accel_for(struct daemon *dm, const struct domain_def *def)
 	}
 }
 
+/* vireo's --disk value is KEY=VALUE,...: a ',' or '=' cannot be quoted. */
+static bool disk_value_ok(const char *v)
+{
+	return !v || !strpbrk(v, ",=");
+}
+
+static int check_disks(const struct domain_def *def, struct vir_error *err)
+{
+	if (def->ndisks > VM_DISKS_MAX) {
+		vir_error_set(err, VIR_ERR_CONFIG_UNSUPPORTED,
+			      "domain '%s' has %zu disks; vireo takes at most %d",
+			      def->name, def->ndisks, VM_DISKS_MAX);
+		return -1;
+	}
+	for (size_t i = 0; i < def->ndisks; i++) {
+		const struct dom_disk *k = &def->disks[i];
+
+		if (strcmp(k->device, "disk")) {
+			vir_error_set(err, VIR_ERR_CONFIG_UNSUPPORTED,
+				      "disk '%s': device '%s' is not supported by vireo (only 'disk')",
+				      k->target, k->device);
+			return -1;
+		}
+		if (!disk_value_ok(k->source) || !disk_value_ok(k->serial)) {
+			vir_error_set(err, VIR_ERR_CONFIG_UNSUPPORTED,
+				      "disk '%s': ',' and '=' cannot be passed to vireo in a path or serial",
+				      k->target);
+			return -1;
+		}
+	}
+	return 0;
+}
+
 /* What the VMM's command line cannot express yet is refused, not dropped. */
 static int check_startable(const struct domain_def *def, struct vir_error *err)
 {
@@ -100,11 +137,38 @@ static int check_startable(const struct domain_def *def, struct vir_error *err)
 			      def->name);
 		return -1;
 	}
-	if (def->ndisks || def->nifaces) {
-		vir_error_set(err, VIR_ERR_CONFIG_UNSUPPORTED,
-			      "domain '%s': vireod cannot pass <%s> devices to vireo yet",
-			      def->name, def->ndisks ? "disk" : "interface");
+	if (netif_check(def, err))	/* net_iface.c */
 		return -1;
+	return check_disks(def, err);
+}
+
+/* A <console> with <target type='virtio'>: typed input goes to hvc0. */
+static bool console_virtio(const struct domain_def *def)
+{
+	for (size_t i = 0; i < def->nchardevs; i++)
+		if (def->chardevs[i].console && def->chardevs[i].target_type &&
+		    !strcmp(def->chardevs[i].target_type, "virtio"))
+			return true;
+	return false;
+}
+
+/* "path=F[,format=..][,readonly=on][,serial=..][,cache=..]" per disk. */
+static int make_disk_args(const struct domain_def *def, char **out)
+{
+	for (size_t i = 0; i < def->ndisks; i++) {
+		const struct dom_disk *k = &def->disks[i];
+
+		if (asprintf(&out[i], "path=%s%s%s%s%s%s%s%s", k->source,
+			     k->format ? ",format=" : "",
+			     k->format ? k->format : "",
+			     k->readonly ? ",readonly=on" : "",
+			     k->serial ? ",serial=" : "",
+			     k->serial ? k->serial : "",
+			     k->cache ? ",cache=" : "",
+			     k->cache ? k->cache : "") < 0) {
+			out[i] = NULL;
+			return -ENOMEM;
+		}
 	}
 	return 0;
 }
@@ -165,7 +229,9 @@ int vm_start(struct daemon *dm, struct domain *d, unsigned flags,
 	     struct vir_error *err)
 {
 	const struct domain_def *def = d->def;
-	char *qmp = NULL, *log_path = NULL, mem[32], cpus[16];
+	char *qmp = NULL, *log_path = NULL, *serial_arg = NULL, mem[32], cpus[16];
+	char *disk_args[VM_DISKS_MAX] = { 0 };
+	char *net_args[NETIF_MAX] = { 0 };	/* net_iface.c */
 	const char *bin = def->emulator ? def->emulator : dm->vireo_path;
 	char *argv[VM_ARGS_MAX];
 	size_t argc = 0;
@@ -185,9 +251,17 @@ int vm_start(struct daemon *dm, struct domain *d, unsigned flags,
 			      strerror(errno));
 		return -1;
 	}
-	qmp = run_file(dm, d, "qmp");
-	log_path = run_file(dm, d, "log");
-	if (!qmp || !log_path) {
+	qmp = vm_run_file(dm, d, "qmp");
+	log_path = vm_run_file(dm, d, "log");
+	if (def->nchardevs) {
+		char *sock = vm_run_file(dm, d, "serial");
+
+		if (sock && asprintf(&serial_arg, "unix:%s", sock) < 0)
+			serial_arg = NULL;
+		free(sock);
+	}
+	if (!qmp || !log_path || (def->nchardevs && !serial_arg) ||
+	    make_disk_args(def, disk_args)) {
 		vir_error_set(err, VIR_ERR_NO_MEMORY, "paths");
 		goto out;
 	}
@@ -216,9 +290,32 @@ int vm_start(struct daemon *dm, struct domain *d, unsigned flags,
 	argv[argc++] = cpus;
 	argv[argc++] = "--accel";
 	argv[argc++] = (char *)accel_for(dm, def);
-	/* Without a <serial>, vireo's default (stdio) would fill the log. */
+	/*
+	 * The serial port goes to a socket vireod itself connects to, which
+	 * is what DOMAIN_OPEN_CONSOLE streams. Without a <serial>, vireo's
+	 * default (stdio) would fill the log.
+	 */
 	argv[argc++] = "--serial";
-	argv[argc++] = def->nchardevs ? "pty" : "none";
+	argv[argc++] = serial_arg ? serial_arg : "none";
+	if (console_virtio(def)) {
+		argv[argc++] = "--console";
+		argv[argc++] = "virtio";
+	}
+	for (size_t i = 0; i < def->ndisks; i++) {
+		argv[argc++] = "--disk";
+		argv[argc++] = disk_args[i];
+	}
+	if (def->nrngs)
+		argv[argc++] = "--rng";
+	if (def->memballoon && !strcmp(def->memballoon, "virtio"))
+		argv[argc++] = "--balloon";
+	/* Interfaces: TAPs on their bridges (net_iface.c), made last. */
+	if (netif_domain_start(dm, d, net_args, err))
+		goto out;
+	for (size_t i = 0; i < NETIF_MAX && net_args[i]; i++) {
+		argv[argc++] = "--net";
+		argv[argc++] = net_args[i];
+	}
 	argv[argc++] = "--control";
 	argv[argc++] = qmp;
 	if (def->on_reboot == DOM_ACT_DESTROY)
@@ -244,35 +341,73 @@ int vm_start(struct daemon *dm, struct domain *d, unsigned flags,
 	d->started_ns = now_ns();
 	free(d->pty);
 	d->pty = find_pty(log_path);
-	if ((flags & VIR_DOMAIN_START_PAUSED) && vm_suspend(dm, d, err)) {
+	d->reattached = false;
+	if (def->nchardevs)
+		console_attach(dm, d);	/* failing is not fatal: retried */
+	if ((flags & VIR_DOMAIN_START_PAUSED) &&
+	    qmp_execute(qmp, "stop", err)) {
 		/* Not vm_destroy(): that would free a transient d. */
 		kill(pid, SIGKILL);
 		waitpid(pid, NULL, 0);
-		unlink(qmp);
+		console_detach(dm, d);
+		vm_remove_run_state(dm, d);
 		d->pid = 0;
 		d->id = -1;
 		d->state = VIR_DOMAIN_SHUTOFF;
 		d->reason = VIR_DOMAIN_SHUTOFF_FAILED;
 		goto out;
 	}
+	vm_save_run_state(dm, d);
+	domain_event(dm, d, DOM_EVENT_STARTED, DOM_EVENT_STARTED_BOOTED);
+	if (flags & VIR_DOMAIN_START_PAUSED) {
+		d->state = VIR_DOMAIN_PAUSED;
+		d->reason = VIR_DOMAIN_PAUSED_USER;
+		domain_event(dm, d, DOM_EVENT_SUSPENDED,
+			     DOM_EVENT_SUSPENDED_PAUSED);
+	}
 	log_info("domain '%s' running as pid %d, id %d", def->name, pid, d->id);
 	ret = 0;
 out:
+	if (ret && net_args[0])
+		netif_domain_stop(def);
+	netif_args_free(net_args);
 	free(qmp);
 	free(log_path);
+	free(serial_arg);
+	for (size_t i = 0; i < VM_DISKS_MAX; i++)
+		free(disk_args[i]);
 	return ret;
 }
 
-static void mark_stopped(struct daemon *dm, struct domain *d, int reason)
+static int stopped_detail(int reason)
 {
-	char *qmp = run_file(dm, d, "qmp");
+	switch (reason) {
+	case VIR_DOMAIN_SHUTOFF_DESTROYED:
+		return DOM_EVENT_STOPPED_DESTROYED;
+	case VIR_DOMAIN_SHUTOFF_CRASHED:
+		return DOM_EVENT_STOPPED_CRASHED;
+	case VIR_DOMAIN_SHUTOFF_FAILED:
+		return DOM_EVENT_STOPPED_FAILED;
+	default:
+		return DOM_EVENT_STOPPED_SHUTDOWN;
+	}
+}
 
-	if (qmp)
-		unlink(qmp);
-	free(qmp);
+void vm_mark_stopped(struct daemon *dm, struct domain *d, int reason)
+{
+	console_detach(dm, d);
+	vm_unwatch_pid(dm, d);
+	vm_remove_run_state(dm, d);
+	netif_domain_stop(d->def);	/* net_iface.c */
 	d->state = VIR_DOMAIN_SHUTOFF;
 	d->reason = reason;
+	d->reattached = false;
 	log_info("domain '%s' stopped", d->def->name);
+	/* As libvirt's QEMU driver: a guest power-off is "shutdown" first. */
+	if (reason == VIR_DOMAIN_SHUTOFF_SHUTDOWN)
+		domain_event(dm, d, DOM_EVENT_SHUTDOWN,
+			     DOM_EVENT_SHUTDOWN_FINISHED);
+	domain_event(dm, d, DOM_EVENT_STOPPED, stopped_detail(reason));
 	store_domain_stopped(&dm->store, d);
 }
 
@@ -293,6 +428,17 @@ int vm_destroy(struct daemon *dm, struct domain *d, struct vir_error *err)
 	if (require_active(d, err))
 		return -1;
 	kill(pid, SIGTERM);
+	if (d->reattached) {
+		/* Not our child: no waitpid, its pidfd says when it is gone. */
+		if (!vm_wait_exit(d, DESTROY_GRACE_MS)) {
+			log_warn("domain '%s' ignored SIGTERM, killing it",
+				 d->def->name);
+			kill(pid, SIGKILL);
+			vm_wait_exit(d, DESTROY_GRACE_MS);
+		}
+		vm_mark_stopped(dm, d, VIR_DOMAIN_SHUTOFF_DESTROYED);
+		return 0;
+	}
 	while (waitpid(pid, &status, WNOHANG) == 0) {
 		if (now_ns() >= deadline) {
 			log_warn("domain '%s' ignored SIGTERM, killing it",
@@ -303,7 +449,7 @@ int vm_destroy(struct daemon *dm, struct domain *d, struct vir_error *err)
 		}
 		sleep_ms(10);
 	}
-	mark_stopped(dm, d, VIR_DOMAIN_SHUTOFF_DESTROYED);
+	vm_mark_stopped(dm, d, VIR_DOMAIN_SHUTOFF_DESTROYED);
 	return 0;
 }
 
@@ -315,7 +461,7 @@ static int qmp_on(struct daemon *dm, struct domain *d, const char *cmd,
 
 	if (require_active(d, err))
 		return -1;
-	qmp = run_file(dm, d, "qmp");
+	qmp = vm_run_file(dm, d, "qmp");
 	if (!qmp) {
 		vir_error_set(err, VIR_ERR_NO_MEMORY, "path");
 		return -1;
@@ -338,6 +484,7 @@ int vm_suspend(struct daemon *dm, struct domain *d, struct vir_error *err)
 		return -1;
 	d->state = VIR_DOMAIN_PAUSED;
 	d->reason = VIR_DOMAIN_PAUSED_USER;
+	domain_event(dm, d, DOM_EVENT_SUSPENDED, DOM_EVENT_SUSPENDED_PAUSED);
 	return 0;
 }
 
@@ -354,6 +501,7 @@ int vm_resume(struct daemon *dm, struct domain *d, struct vir_error *err)
 		return -1;
 	d->state = VIR_DOMAIN_RUNNING;
 	d->reason = VIR_DOMAIN_RUNNING_UNPAUSED;
+	domain_event(dm, d, DOM_EVENT_RESUMED, DOM_EVENT_RESUMED_UNPAUSED);
 	return 0;
 }
 
@@ -376,7 +524,7 @@ void vm_reap(struct daemon *dm)
 		else
 			log_warn("domain '%s': vireo killed by signal %d",
 				 d->def->name, WTERMSIG(status));
-		mark_stopped(dm, d, WIFEXITED(status) && !WEXITSTATUS(status) ?
+		vm_mark_stopped(dm, d, WIFEXITED(status) && !WEXITSTATUS(status) ?
 			     VIR_DOMAIN_SHUTOFF_SHUTDOWN :
 			     VIR_DOMAIN_SHUTOFF_CRASHED);
 	}

@@ -23,6 +23,8 @@ int vm_suspend(struct daemon *dm, struct domain *d, struct vir_error *err);
 int vm_resume(struct daemon *dm, struct domain *d, struct vir_error *err);
 /* Collect exited children (SIGCHLD) and mark their domains shut off. */
 void vm_reap(struct daemon *dm);
+/* At start-up: find the VMs a previous vireod left running. */
+void vm_reattach_all(struct daemon *dm);
 /* Start the persistent domains marked autostart. */
 void vm_autostart(struct daemon *dm);
 /* At daemon exit: stop every VM this daemon started. */

@@ -238,6 +238,182 @@ static void h_cmpxchg8b(struct emu_cpu *c, const struct dinsn *d)
 	}
 }
 
+/*
+ * Specialised forms, chosen at decode time: a 32/64-bit register
+ * destination with a register or immediate source, no LOCK. These are
+ * most of the arithmetic in a kernel's hot loops.
+ */
+static inline __attribute__((always_inline)) void
+alu_reg(struct emu_cpu *c, const struct dinsn *d, int op, unsigned size, bool imm)
+{
+	static const uint8_t lf[] = { LF_ADD, LF_LOGIC, LF_ADC, LF_SBB, LF_LOGIC,
+				      LF_SUB, LF_LOGIC, LF_SUB, LF_LOGIC };
+	uint64_t m = size == 8 ? ~0ULL : 0xFFFFFFFFULL;
+	unsigned dst = d->op[0].reg;
+	uint64_t a = c->gpr[dst] & m;
+	uint64_t b = (imm ? (uint64_t)d->op[1].val : c->gpr[d->op[1].reg]) & m;
+	uint64_t r = alu_calc(op, a, b, 0) & m;
+
+	if (op != A_CMP && op != A_TEST)
+		c->gpr[dst] = r;       /* 32-bit results zero-extend */
+	emu_lazy(c, lf[op], size, a, b, r);
+}
+
+#define ALU_REG(name, op) \
+static void h_##name##_rr4(struct emu_cpu *c, const struct dinsn *d) { alu_reg(c, d, op, 4, false); } \
+static void h_##name##_rr8(struct emu_cpu *c, const struct dinsn *d) { alu_reg(c, d, op, 8, false); } \
+static void h_##name##_ri4(struct emu_cpu *c, const struct dinsn *d) { alu_reg(c, d, op, 4, true); } \
+static void h_##name##_ri8(struct emu_cpu *c, const struct dinsn *d) { alu_reg(c, d, op, 8, true); }
+ALU_REG(add, A_ADD) ALU_REG(or, A_OR) ALU_REG(and, A_AND) ALU_REG(sub, A_SUB)
+ALU_REG(xor, A_XOR) ALU_REG(cmp, A_CMP) ALU_REG(test, A_TEST)
+
+static inline __attribute__((always_inline)) void
+incdec_reg(struct emu_cpu *c, const struct dinsn *d, bool inc, unsigned size)
+{
+	uint64_t m = size == 8 ? ~0ULL : 0xFFFFFFFFULL;
+	unsigned dst = d->op[0].reg;
+	uint64_t a = c->gpr[dst] & m;
+	uint64_t r = (inc ? a + 1 : a - 1) & m;
+
+	c->lf_cin = emu_cf_fast(c);
+	c->gpr[dst] = r;
+	emu_lazy(c, inc ? LF_INC : LF_DEC, size, a, 1, r);
+}
+
+static void h_inc_r4(struct emu_cpu *c, const struct dinsn *d) { incdec_reg(c, d, true, 4); }
+static void h_inc_r8(struct emu_cpu *c, const struct dinsn *d) { incdec_reg(c, d, true, 8); }
+static void h_dec_r4(struct emu_cpu *c, const struct dinsn *d) { incdec_reg(c, d, false, 4); }
+static void h_dec_r8(struct emu_cpu *c, const struct dinsn *d) { incdec_reg(c, d, false, 8); }
+
+/*
+ * The same with one memory operand in 64-bit mode (no LOCK): the TLB hit
+ * inline, anything else (miss, MMIO, page crossing, decoded code) through
+ * the generic handler, which also raises the faults.
+ */
+enum { F_MR, F_MI, F_RM };     /* op [m], reg / op [m], imm / op reg, [m] */
+
+static inline __attribute__((always_inline)) void
+alu_mem(struct emu_cpu *c, const struct dinsn *d, int op, unsigned size, int form)
+{
+	static const uint8_t lf[] = { LF_ADD, LF_LOGIC, LF_ADC, LF_SBB, LF_LOGIC,
+				      LF_SUB, LF_LOGIC, LF_SUB, LF_LOGIC };
+	uint64_t m = size_mask(size);
+	bool writes = op != A_CMP && op != A_TEST;
+	uint64_t a, b, r;
+
+	if (form == F_RM) {
+		uint8_t *p = emu_tlb_hit(c, emu_la64(c, &d->op[1]), size, ACC_R);
+		if (__builtin_expect(!p, 0)) {
+			alu_bin(c, d, op);
+			return;
+		}
+		a = c->gpr[d->op[0].reg] & m;
+		b = emu_host_load(p, size);
+		r = alu_calc(op, a, b, 0) & m;
+		if (writes)
+			c->gpr[d->op[0].reg] = r;      /* 32/64-bit only */
+	} else {
+		uint8_t *p = emu_tlb_hit(c, emu_la64(c, &d->op[0]), size,
+					 writes ? ACC_W : ACC_R);
+		if (__builtin_expect(!p, 0)) {
+			alu_bin(c, d, op);
+			return;
+		}
+		a = emu_host_load(p, size);
+		b = (form == F_MI ? (uint64_t)d->op[1].val : c->gpr[d->op[1].reg]) & m;
+		r = alu_calc(op, a, b, 0) & m;
+		if (writes)
+			emu_host_store(p, size, r);
+	}
+	emu_lazy(c, lf[op], size, a, b, r);
+}
+
+#define ALU_MEM(name, op) \
+static void h_##name##_mr1(struct emu_cpu *c, const struct dinsn *d) { alu_mem(c, d, op, 1, F_MR); } \
+static void h_##name##_mr4(struct emu_cpu *c, const struct dinsn *d) { alu_mem(c, d, op, 4, F_MR); } \
+static void h_##name##_mr8(struct emu_cpu *c, const struct dinsn *d) { alu_mem(c, d, op, 8, F_MR); } \
+static void h_##name##_mi1(struct emu_cpu *c, const struct dinsn *d) { alu_mem(c, d, op, 1, F_MI); } \
+static void h_##name##_mi4(struct emu_cpu *c, const struct dinsn *d) { alu_mem(c, d, op, 4, F_MI); } \
+static void h_##name##_mi8(struct emu_cpu *c, const struct dinsn *d) { alu_mem(c, d, op, 8, F_MI); } \
+static void h_##name##_rm4(struct emu_cpu *c, const struct dinsn *d) { alu_mem(c, d, op, 4, F_RM); } \
+static void h_##name##_rm8(struct emu_cpu *c, const struct dinsn *d) { alu_mem(c, d, op, 8, F_RM); }
+ALU_MEM(add, A_ADD) ALU_MEM(or, A_OR) ALU_MEM(and, A_AND) ALU_MEM(sub, A_SUB)
+ALU_MEM(xor, A_XOR) ALU_MEM(cmp, A_CMP) ALU_MEM(test, A_TEST)
+
+static bool is_gpr(const struct dop *o)
+{
+	return o->kind == OPK_REG && !(o->reg & REG_HIGH8) && o->reg < 16;
+}
+
+static emu_handler alu_mem_special(const struct dinsn *d, unsigned dmode)
+{
+	static const struct {
+		emu_handler gen, mr1, mr4, mr8, mi1, mi4, mi8, rm4, rm8;
+	} tab[] = {
+#define M(n) { h_##n, h_##n##_mr1, h_##n##_mr4, h_##n##_mr8, h_##n##_mi1, \
+	       h_##n##_mi4, h_##n##_mi8, h_##n##_rm4, h_##n##_rm8 }
+		M(add), M(or), M(and), M(sub), M(xor), M(cmp), M(test),
+#undef M
+	};
+	const struct dop *o0 = &d->op[0], *o1 = &d->op[1];
+
+	if (d->lock || d->nops != 2 || dmode != DM_LONG64 || d->asize != 8)
+		return NULL;
+	for (unsigned i = 0; i < sizeof(tab) / sizeof(tab[0]); i++) {
+		if (d->fn != tab[i].gen)
+			continue;
+		unsigned sz = o0->size;
+		if (o0->kind == OPK_MEM && is_gpr(o1) && o1->size == sz)
+			return sz == 1 ? tab[i].mr1 : sz == 4 ? tab[i].mr4 :
+			       sz == 8 ? tab[i].mr8 : NULL;
+		if (o0->kind == OPK_MEM && o1->kind == OPK_IMM)
+			return sz == 1 ? tab[i].mi1 : sz == 4 ? tab[i].mi4 :
+			       sz == 8 ? tab[i].mi8 : NULL;
+		if (is_gpr(o0) && o1->kind == OPK_MEM && o1->size == sz)
+			return sz == 4 ? tab[i].rm4 : sz == 8 ? tab[i].rm8 : NULL;
+		return NULL;
+	}
+	return NULL;
+}
+
+emu_handler emu_alu_special(const struct dinsn *d, unsigned dmode)
+{
+	static const struct {
+		emu_handler gen, rr4, rr8, ri4, ri8;
+	} bin[] = {
+#define B(n) { h_##n, h_##n##_rr4, h_##n##_rr8, h_##n##_ri4, h_##n##_ri8 }
+		B(add), B(or), B(and), B(sub), B(xor), B(cmp), B(test),
+#undef B
+	};
+	const struct dop *o0 = &d->op[0], *o1 = &d->op[1];
+
+	emu_handler mem = alu_mem_special(d, dmode);
+	if (mem)
+		return mem;
+	if (d->lock || !is_gpr(o0) || (o0->size != 4 && o0->size != 8))
+		return NULL;
+	bool wide = o0->size == 8;
+	if (d->nops == 1) {
+		if (d->fn == h_inc)
+			return wide ? h_inc_r8 : h_inc_r4;
+		if (d->fn == h_dec)
+			return wide ? h_dec_r8 : h_dec_r4;
+		return NULL;
+	}
+	if (d->nops != 2)
+		return NULL;
+	for (unsigned i = 0; i < sizeof(bin) / sizeof(bin[0]); i++) {
+		if (d->fn != bin[i].gen)
+			continue;
+		if (is_gpr(o1) && o1->size == o0->size)
+			return wide ? bin[i].rr8 : bin[i].rr4;
+		if (o1->kind == OPK_IMM)    /* sign-extended at decode */
+			return wide ? bin[i].ri8 : bin[i].ri4;
+		return NULL;
+	}
+	return NULL;
+}
+
 void emu_alu_register(void)
 {
 	emu_register(ZYDIS_MNEMONIC_ADD, h_add);

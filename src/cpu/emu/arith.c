@@ -13,14 +13,18 @@ static void shift_op(struct emu_cpu *c, const struct dinsn *d, int op)
 	uint64_t m = size_mask(size), top = 1ULL << (bits - 1);
 	unsigned n = d->nops > 1 ? (unsigned)emu_op_read(c, d, 1) : 1;
 	uint64_t a = emu_op_read(c, d, 0) & m, r = a;
-	uint64_t f = emu_flags(c);
-	bool cf = f & FL_CF, of = f & FL_OF;
+	uint64_t f;
+	bool cf, of;
 
 	n &= bits == 64 ? 63 : 31;
 	if (n == 0) {
 		emu_op_write(c, d, 0, a);
 		return;
 	}
+	/* Only rotates keep flags (CF for RCL/RCR, SF/ZF/PF for all). */
+	f = op < S_SHL ? emu_flags(c) : 0;
+	cf = f & FL_CF;
+	of = f & FL_OF;
 	switch (op) {
 	case S_SHL:
 		if (n < 64) {
@@ -80,9 +84,13 @@ static void shift_op(struct emu_cpu *c, const struct dinsn *d, int op)
 	}
 	}
 	emu_op_write(c, d, 0, r);
+	if (op >= S_SHL) {
+		/* Lazily: SF/ZF/PF from r, CF in lf_cin, OF in lf_src. */
+		c->lf_cin = cf;
+		emu_lazy(c, LF_SHIFT, size, 0, of, r);
+		return;
+	}
 	f &= ~(uint64_t)(FL_CF | FL_OF);
-	if (op >= S_SHL)
-		f = (f & ~(uint64_t)FL_ARITH) | emu_szp(r, size);
 	f |= (cf ? FL_CF : 0) | (of ? FL_OF : 0);
 	emu_set_arith(c, f);
 }
@@ -136,10 +144,9 @@ static void h_shrd(struct emu_cpu *c, const struct dinsn *d) { double_shift(c, d
 
 static void mul_flags(struct emu_cpu *c, bool over, uint64_t low, unsigned size)
 {
-	uint64_t f = emu_szp(low, size);
-	if (over)
-		f |= FL_CF | FL_OF;
-	emu_set_arith(c, f);
+	/* Lazily: SF/ZF/PF from low, CF = OF = over, AF 0 (as shifts). */
+	c->lf_cin = over;
+	emu_lazy(c, LF_SHIFT, size, 0, over, low & size_mask(size));
 }
 
 static void h_mul(struct emu_cpu *c, const struct dinsn *d)
@@ -329,6 +336,105 @@ static void bit_scan(struct emu_cpu *c, const struct dinsn *d, bool reverse)
 
 static void h_bsf(struct emu_cpu *c, const struct dinsn *d) { bit_scan(c, d, false); }
 static void h_bsr(struct emu_cpu *c, const struct dinsn *d) { bit_scan(c, d, true); }
+
+/* SHL/SHR/SAR of a 32/64-bit register by an immediate, CL or 1. */
+static inline __attribute__((always_inline)) void
+shift_reg(struct emu_cpu *c, const struct dinsn *d, int op, unsigned size)
+{
+	unsigned bits = size * 8, dst = d->op[0].reg;
+	uint64_t m = size == 8 ? ~0ULL : 0xFFFFFFFFULL;
+	unsigned n = (d->nops > 1 ? (unsigned)emu_op_read(c, d, 1) : 1) & (bits - 1);
+	uint64_t a = c->gpr[dst] & m, r;
+	bool cf, of;
+
+	if (n == 0) {
+		c->gpr[dst] = a;       /* flags unchanged; 32-bit zero-extends */
+		return;
+	}
+	switch (op) {
+	case S_SHL:
+		r = (a << n) & m;
+		cf = (a >> (bits - n)) & 1;
+		of = ((r >> (bits - 1)) & 1) ^ cf;
+		break;
+	case S_SHR:
+		r = a >> n;
+		cf = (a >> (n - 1)) & 1;
+		of = (a >> (bits - 1)) & 1;
+		break;
+	default: {
+		int64_t sa = (int64_t)(a << (64 - bits)) >> (64 - bits);
+		r = (uint64_t)(sa >> n) & m;
+		cf = (sa >> (n - 1)) & 1;
+		of = false;
+		break;
+	}
+	}
+	c->gpr[dst] = r;
+	c->lf_cin = cf;
+	emu_lazy(c, LF_SHIFT, size, 0, of, r);
+}
+
+#define SHR_REG(name, op) \
+static void h_##name##_r4(struct emu_cpu *c, const struct dinsn *d) { shift_reg(c, d, op, 4); } \
+static void h_##name##_r8(struct emu_cpu *c, const struct dinsn *d) { shift_reg(c, d, op, 8); }
+SHR_REG(shl, S_SHL) SHR_REG(shr, S_SHR) SHR_REG(sar, S_SAR)
+
+/* Two- and three-operand IMUL of 32/64-bit registers and immediates. */
+static inline __attribute__((always_inline)) void
+imul_reg(struct emu_cpu *c, const struct dinsn *d, unsigned size)
+{
+	int i = d->nops == 3 ? 1 : 0;
+	uint64_t x = emu_op_read(c, d, i), y = emu_op_read(c, d, i + 1), lo;
+	bool over;
+
+	if (size == 8) {
+		int64_t p;
+		over = __builtin_mul_overflow((int64_t)x, (int64_t)y, &p);
+		lo = (uint64_t)p;
+	} else {
+		int64_t p = (int64_t)(int32_t)x * (int64_t)(int32_t)y;
+		lo = (uint32_t)p;
+		over = p != (int64_t)(int32_t)p;
+	}
+	c->gpr[d->op[0].reg] = lo;
+	c->lf_cin = over;
+	emu_lazy(c, LF_SHIFT, size, 0, over, lo);
+}
+
+static void h_imul_r4(struct emu_cpu *c, const struct dinsn *d) { imul_reg(c, d, 4); }
+static void h_imul_r8(struct emu_cpu *c, const struct dinsn *d) { imul_reg(c, d, 8); }
+
+static bool reg_or_imm(const struct dop *o, unsigned size)
+{
+	if (o->kind == OPK_IMM)
+		return true;
+	return o->kind == OPK_REG && !(o->reg & REG_HIGH8) && o->reg < 16 && o->size == size;
+}
+
+emu_handler emu_arith_special(const struct dinsn *d, unsigned dmode)
+{
+	const struct dop *o0 = &d->op[0], *o1 = &d->op[1];
+	bool wide = o0->size == 8;
+
+	if (d->fn == h_imul && d->nops >= 2 && (o0->size == 4 || o0->size == 8) &&
+	    reg_or_imm(o0, o0->size) && o0->kind == OPK_REG &&
+	    reg_or_imm(o1, o0->size) && (d->nops == 2 || reg_or_imm(&d->op[2], o0->size)))
+		return wide ? h_imul_r8 : h_imul_r4;
+
+	if (o0->kind != OPK_REG || (o0->reg & REG_HIGH8) || o0->reg >= 16 ||
+	    (o0->size != 4 && o0->size != 8))
+		return NULL;
+	if (d->nops > 2 || (d->nops == 2 && o1->kind != OPK_IMM && o1->kind != OPK_REG))
+		return NULL;
+	if (d->fn == h_shl)
+		return wide ? h_shl_r8 : h_shl_r4;
+	if (d->fn == h_shr)
+		return wide ? h_shr_r8 : h_shr_r4;
+	if (d->fn == h_sar)
+		return wide ? h_sar_r8 : h_sar_r4;
+	return NULL;
+}
 
 void emu_arith_register(void)
 {

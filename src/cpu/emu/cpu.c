@@ -106,7 +106,7 @@ static void tables_init(void)
 	emu_except_register();
 	emu_system_register();
 	emu_misc_register();
-	/* x87/SSE (fp*.c, when built) registers here, last. */
+	/* x87/SSE (fp*.c) last: it wraps some entries registered above. */
 	emu_fp_register();
 }
 
@@ -314,7 +314,7 @@ void emu_update_mode(struct emu_cpu *c)
 {
 	uint16_t cs = c->seg[SEG_CS].attr;
 
-	c->fc_la = FC_NONE;
+	c->fc_la = FC_NONE;        /* the fetch cache's tags hold mode and CPL */
 	c->code64 = false;
 	if (!(c->cr0 & CR0_PE)) {
 		c->dmode = DM_REAL;
@@ -480,8 +480,8 @@ static inline const struct dinsn *fetch(struct emu_cpu *c)
 	uint64_t la = c->code64 ? c->rip : (uint32_t)(c->seg[SEG_CS].base + c->rip);
 	if (__builtin_expect((la & ~0xFFFULL) == c->fc_la, 1)) {
 		struct code_page *p = c->fc_page;
-		if (__builtin_expect(p->gen == atomic_load_explicit(&c->sh->gen[p->pidx],
-								  memory_order_relaxed), 1)) {
+		if (__builtin_expect(c->fc_gen == atomic_load_explicit(c->fc_genp,
+								     memory_order_relaxed), 1)) {
 			uint16_t i = p->idx[la & 0xFFF];
 			if (i)
 				return &p->insns[i - 1];
@@ -499,6 +499,64 @@ static inline void exec_one(struct emu_cpu *c)
 	d->fn(c, d);
 	c->rip = c->next_rip;
 	c->icount++;
+}
+
+/*
+ * Execute the decoded block at RIP: its instructions back to back, at most
+ * c->budget of them. RIP and RSP are kept per instruction so that a fault
+ * anywhere in the block is precise. A store to decoded code (exit_req)
+ * ends the block, so that the rest is decoded again.
+ */
+static inline void run_block(struct emu_cpu *c)
+{
+	uint64_t rip = c->rip, ipmask = c->ipmask;
+
+	/* Keep rip scalar: a 16-byte load of rip:next_rip just after the
+	 * 8-byte store of rip would defeat store forwarding. */
+	__asm__("" : "+r"(rip));
+	c->insn_rip = rip;
+	c->insn_rsp = c->gpr[EMU_RSP];
+	const struct dinsn *d = fetch(c);
+	unsigned n = d->rem;
+
+	if (n > c->budget)
+		n = c->budget;
+	c->budget -= n;
+	c->icount += n;
+	c->exit_req = false;
+	/* Only a block's last instruction may jump, so RIP stays in a
+	 * register until then instead of going through c->next_rip. */
+	for (;;) {
+		uint64_t next = (rip + d->len) & ipmask;
+		c->next_rip = next;
+		d->fn(c, d);
+		if (--n == 0 || c->exit_req)
+			break;
+		rip = next;
+		d++;
+		c->rip = rip;
+		c->insn_rip = rip;
+		c->insn_rsp = c->gpr[EMU_RSP];
+	}
+	c->rip = c->next_rip;
+}
+
+/*
+ * Blocks back to back until the budget is spent, an interrupt is pending
+ * or the vCPU halts. Out of line from emu_cpu_run, whose sigsetjmp would
+ * keep c and the loop state in memory.
+ */
+static __attribute__((noinline)) void run_blocks(struct emu_cpu *c)
+{
+	do {
+		/* Interrupts are checked only between blocks, so a shadow
+		 * (which ends its block) lasts for the whole next block. */
+		if (c->shadow)
+			c->shadow--;
+		run_block(c);
+	} while (c->budget &&
+		 !atomic_load_explicit(&c->irq_pending, memory_order_relaxed) &&
+		 !c->halted && !c->wait_sipi);
 }
 
 static bool fault_is_contributory(int v)
@@ -619,14 +677,13 @@ again:
 		goto again;
 	}
 	while (c->budget) {
-		c->budget--;
-		if (take_interrupt(c))
+		if (take_interrupt(c)) {
+			c->budget--;
 			goto again;        /* delivery re-armed c->jmp */
+		}
 		if (c->halted || c->wait_sipi)
 			return;
-		if (c->shadow)
-			c->shadow--;
-		exec_one(c);
+		run_blocks(c);
 	}
 }
 
@@ -640,7 +697,7 @@ void emu_cpu_describe(const struct emu_cpu *c, char *buf, size_t len)
 	if (!(c->cr0 & CR0_PG) && gmem_read(c->mem, la, b, sizeof(b)) == 0)
 		n = sizeof(b);
 	else if (c->cr0 & CR0_PG) {
-		const struct tlb_ent *e = &c->tlb[(la >> 12) % TLB_SIZE];
+		const struct tlb_ent *e = &c->tlb[emu_tlb_slot(la)];
 		if (e->tag == ((la & ~0xFFFULL) | TLB_VALID) && e->host &&
 		    (la & 0xFFF) <= 4096 - sizeof(b)) {
 			memcpy(b, e->host + (la & 0xFFF), sizeof(b));

@@ -5,12 +5,23 @@
  *
  * The TSC counts host CLOCK_MONOTONIC nanoseconds: 1 GHz, announced via
  * leaf 0x15 (crystal 1 GHz, ratio 1/1) and leaf 0x16 (1000 MHz), which is
- * also the LAPIC timer's input clock.
+ * also the LAPIC timer's input clock (emu_engine.c's EMU_LAPIC_HZ). The
+ * LAPIC (src/hw/lapic.c) implements the TSC-deadline mode, so leaf 1
+ * advertises it; IA32_TSC_DEADLINE and IA32_APIC_BASE's enable bit go to
+ * the vCPU's LAPIC.
+ *
+ * IA32_TSC_ADJUST is the TSC's offset from the host clock (both start at 0
+ * and move together on TSC and TSC_ADJUST writes, as the SDM specifies).
+ * With it, the invariant TSC and the TSC-sync check, Linux trusts the TSC
+ * without the clocksource watchdog, as on current hardware: the watchdog's
+ * early reference is jiffies, which lose ticks when the emulated guest runs
+ * with interrupts off for more than a tick, and would condemn a good TSC.
  */
 #include <string.h>
 #include <time.h>
 
 #include "cpu/emu/emu_internal.h"
+#include "hw/lapic.h"
 
 #define EMU_MODEL 0x30
 #define EMU_TSC_HZ 1000000000u
@@ -37,7 +48,7 @@ void emu_cpuid(struct emu_cpu *c, uint32_t leaf, uint32_t sub, uint32_t out[4])
 	case 1:
 		a = (6 << 8) | ((EMU_MODEL & 0xF) << 4) | ((EMU_MODEL >> 4) << 16) | 1;
 		b = (c->apic_id << 24) | (1 << 16) | (8 << 8);
-		cx = 1u << 31;                                 /* hypervisor */
+		cx = (1u << 31) | (1u << 24);                  /* hypervisor TSC-deadline */
 		dx = (1 << 4) | (1 << 5) | (1 << 6) | (1 << 8) | (1 << 9) |
 		     (1 << 3) | (1 << 13) | (1 << 15) | (1 << 16) | (1 << 19);
 		/* TSC MSR PAE CX8 APIC PSE PGE CMOV PAT CLFLUSH */
@@ -49,8 +60,30 @@ void emu_cpuid(struct emu_cpu *c, uint32_t leaf, uint32_t sub, uint32_t out[4])
 		break;
 	case 7:
 		if (sub == 0)
-			b = 1 << 9;                            /* ERMS */
+			b = (1 << 9) | (1 << 1);               /* ERMS TSC_ADJUST */
 		break;
+	case 0xB: {
+		/*
+		 * x2APIC topology: every vCPU is a core of one package, so
+		 * Linux shares per-package data (loops_per_jiffy instead of
+		 * a timing loop on each AP). Level 0 SMT (1 thread), level 1
+		 * core (ncpus, APIC ID bits below the package: shift).
+		 */
+		unsigned n = c->ncpus ? c->ncpus : 1, shift = 0;
+		while ((1u << shift) < n)
+			shift++;
+		dx = c->apic_id;
+		cx = sub & 0xFF;
+		if (sub == 0) {
+			b = 1;
+			cx |= 1 << 8;
+		} else if (sub == 1) {
+			a = shift;
+			b = n;
+			cx |= 2 << 8;
+		}
+		break;
+	}
 	case 0x15:
 		a = 1;
 		b = 1;
@@ -104,7 +137,7 @@ uint64_t emu_rdtsc(struct emu_cpu *c)
 }
 
 enum {
-	MSR_TSC = 0x10, MSR_APIC_BASE = 0x1B, MSR_BIOS_SIGN = 0x8B,
+	MSR_TSC = 0x10, MSR_APIC_BASE = 0x1B, MSR_TSC_ADJUST = 0x3B, MSR_BIOS_SIGN = 0x8B,
 	MSR_SYSENTER_CS = 0x174, MSR_SYSENTER_ESP = 0x175, MSR_SYSENTER_EIP = 0x176,
 	MSR_MISC_ENABLE = 0x1A0, MSR_PAT = 0x277, MSR_TSC_DEADLINE = 0x6E0,
 	MSR_EFER = 0xC0000080, MSR_STAR = 0xC0000081, MSR_LSTAR = 0xC0000082,
@@ -121,11 +154,14 @@ bool emu_rdmsr(struct emu_cpu *c, uint32_t msr, uint64_t *v)
 {
 	switch (msr) {
 	case MSR_TSC: *v = emu_rdtsc(c); return true;
+	case MSR_TSC_ADJUST: *v = c->tsc_offset; return true;
 	case MSR_APIC_BASE: *v = c->apic_base; return true;
 	case MSR_BIOS_SIGN: *v = 0; return true;
 	case MSR_MISC_ENABLE: *v = c->misc_enable; return true;
 	case MSR_PAT: *v = c->pat; return true;
-	case MSR_TSC_DEADLINE: *v = c->tsc_deadline; return true;
+	case MSR_TSC_DEADLINE:
+		*v = c->lapic ? lapic_get_tsc_deadline(c->lapic) : c->tsc_deadline;
+		return true;
 	case MSR_EFER: *v = c->efer; return true;
 	case MSR_STAR: *v = c->star; return true;
 	case MSR_LSTAR: *v = c->lstar; return true;
@@ -143,12 +179,17 @@ bool emu_wrmsr(struct emu_cpu *c, uint32_t msr, uint64_t v)
 	case MSR_TSC:
 		c->tsc_offset += v - emu_rdtsc(c);
 		return true;
+	case MSR_TSC_ADJUST:
+		c->tsc_offset = v;
+		return true;
 	case MSR_APIC_BASE:
 		/* Keep the BSP bit; x2APIC (bit 10) is not offered. */
 		if (v & (1ULL << 10))
 			return false;
 		c->apic_base = (v & ~0x1FFULL & ((1ULL << 39) - 1)) | (c->apic_base & (1ULL << 8)) |
 			       (v & (1ULL << 11));
+		if (c->lapic)
+			lapic_set_hw_enabled(c->lapic, v & (1ULL << 11));
 		return true;
 	case MSR_BIOS_SIGN: return true;
 	case MSR_MISC_ENABLE:
@@ -162,7 +203,12 @@ bool emu_wrmsr(struct emu_cpu *c, uint32_t msr, uint64_t v)
 		}
 		c->pat = v;
 		return true;
-	case MSR_TSC_DEADLINE: c->tsc_deadline = v; return true;
+	case MSR_TSC_DEADLINE:
+		if (c->lapic)
+			lapic_set_tsc_deadline(c->lapic, v);
+		else
+			c->tsc_deadline = v;
+		return true;
 	case MSR_EFER:
 		emu_set_efer(c, v);      /* raises #GP itself on bad bits */
 		return true;

@@ -80,8 +80,23 @@ static void h_ret(struct emu_cpu *c, const struct dinsn *d)
 
 static void h_jcc(struct emu_cpu *c, const struct dinsn *d)
 {
-	if (emu_cond(c, d->opcode & 0xF))
+	if (emu_cond_fast(c, d->opcode & 0xF))
 		c->next_rip = rel_target(c, d);
+}
+
+/* 64-bit mode forms: no target truncation, the condition a constant. */
+#define JCC64(cc) \
+static void h_jcc64_##cc(struct emu_cpu *c, const struct dinsn *d) \
+{ \
+	if (emu_cond_fast(c, cc)) \
+		c->next_rip += (uint64_t)d->op[0].val; \
+}
+JCC64(0) JCC64(1) JCC64(2) JCC64(3) JCC64(4) JCC64(5) JCC64(6) JCC64(7)
+JCC64(8) JCC64(9) JCC64(10) JCC64(11) JCC64(12) JCC64(13) JCC64(14) JCC64(15)
+
+static void h_jmp_rel64(struct emu_cpu *c, const struct dinsn *d)
+{
+	c->next_rip += (uint64_t)d->op[0].val;
 }
 
 static void h_jrcxz(struct emu_cpu *c, const struct dinsn *d)
@@ -221,6 +236,91 @@ static void h_leave(struct emu_cpu *c, const struct dinsn *d)
 	uint64_t v = emu_read(c, SEG_SS, sp, d->osize);
 	gpr_write(c, EMU_RSP, ssz, sp + d->osize);
 	gpr_write(c, EMU_RBP, d->osize, v);
+}
+
+/*
+ * 64-bit mode stack operations with 64-bit operands: the TLB hit inline
+ * (SS has no base in 64-bit mode), anything else through the generic
+ * handler.
+ */
+static void h_push64(struct emu_cpu *c, const struct dinsn *d)
+{
+	uint64_t sp = c->gpr[EMU_RSP] - 8;
+	uint8_t *p = emu_tlb_hit(c, sp, 8, ACC_W);
+	if (__builtin_expect(!p, 0)) {
+		h_push(c, d);
+		return;
+	}
+	emu_host_store(p, 8, emu_op_read(c, d, 0));
+	c->gpr[EMU_RSP] = sp;
+}
+
+static void h_pop64(struct emu_cpu *c, const struct dinsn *d)
+{
+	uint8_t *p = emu_tlb_hit(c, c->gpr[EMU_RSP], 8, ACC_R);
+	if (__builtin_expect(!p, 0)) {
+		h_pop(c, d);
+		return;
+	}
+	c->gpr[EMU_RSP] += 8;
+	c->gpr[d->op[0].reg] = emu_host_load(p, 8);   /* pop rsp: the value */
+}
+
+static void h_call_rel64(struct emu_cpu *c, const struct dinsn *d)
+{
+	uint64_t sp = c->gpr[EMU_RSP] - 8;
+	uint8_t *p = emu_tlb_hit(c, sp, 8, ACC_W);
+	if (__builtin_expect(!p, 0)) {
+		h_call(c, d);
+		return;
+	}
+	emu_host_store(p, 8, c->next_rip);
+	c->gpr[EMU_RSP] = sp;
+	c->next_rip += (uint64_t)d->op[0].val;
+}
+
+static void h_ret64(struct emu_cpu *c, const struct dinsn *d)
+{
+	uint8_t *p = emu_tlb_hit(c, c->gpr[EMU_RSP], 8, ACC_R);
+	if (__builtin_expect(!p, 0)) {
+		h_ret(c, d);
+		return;
+	}
+	c->next_rip = emu_host_load(p, 8);
+	c->gpr[EMU_RSP] += 8;
+}
+
+static bool is_gpr64(const struct dop *o)
+{
+	return o->kind == OPK_REG && !(o->reg & REG_HIGH8) && o->reg < 16 && o->size == 8;
+}
+
+emu_handler emu_ctrl_special(const struct dinsn *d, unsigned dmode)
+{
+	if (dmode != DM_LONG64 || d->osize != 8)
+		goto branches;
+	if (d->fn == h_push && d->nops == 1 && (is_gpr64(&d->op[0]) || d->op[0].kind == OPK_IMM))
+		return h_push64;
+	if (d->fn == h_pop && d->nops == 1 && is_gpr64(&d->op[0]))
+		return h_pop64;
+	if (d->fn == h_ret && d->nops == 0 && d->opcode == 0xC3)
+		return h_ret64;
+	if (d->fn == h_call && d->nops == 1 && d->op[0].kind == OPK_IMM)
+		return h_call_rel64;
+branches:
+	static const emu_handler jcc64[16] = {
+		h_jcc64_0, h_jcc64_1, h_jcc64_2, h_jcc64_3, h_jcc64_4, h_jcc64_5,
+		h_jcc64_6, h_jcc64_7, h_jcc64_8, h_jcc64_9, h_jcc64_10, h_jcc64_11,
+		h_jcc64_12, h_jcc64_13, h_jcc64_14, h_jcc64_15,
+	};
+
+	if (dmode != DM_LONG64 || d->op[0].kind != OPK_IMM)
+		return NULL;
+	if (d->fn == h_jcc)
+		return jcc64[d->opcode & 0xF];
+	if (d->fn == h_jmp)
+		return h_jmp_rel64;
+	return NULL;
 }
 
 void emu_ctrl_register(void)

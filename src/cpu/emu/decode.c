@@ -70,7 +70,7 @@ void emu_decode_free(struct emu_cpu *c)
 		c->hash[h] = NULL;
 	}
 	c->npages = 0;
-	c->fc_la = FC_NONE;
+	emu_fetch_forget(c);
 }
 
 static uint8_t gpr_index(ZydisRegister r)
@@ -124,6 +124,7 @@ static void convert(const ZydisDecodedInstruction *in,
 	d->asize = in->address_width / 8;
 	d->opcode = in->opcode;
 	d->map = in->opcode_map;
+	d->rem = 1;
 	if (in->attributes & ZYDIS_ATTRIB_HAS_LOCK)
 		d->lock = 1;
 	if (in->attributes & ZYDIS_ATTRIB_HAS_REPNE)
@@ -185,6 +186,20 @@ static void convert(const ZydisDecodedInstruction *in,
 	}
 }
 
+/* A faster handler for this operand form, if there is one. */
+static void specialize(struct dinsn *d, unsigned dmode)
+{
+	emu_handler f = emu_alu_special(d, dmode);
+	if (!f)
+		f = emu_arith_special(d, dmode);
+	if (!f)
+		f = emu_move_special(d, dmode);
+	if (!f)
+		f = emu_ctrl_special(d, dmode);
+	if (f)
+		d->fn = f;
+}
+
 /* Decode the bytes at buf; false if they are not a valid instruction. */
 static ZyanStatus decode_bytes(struct emu_cpu *c, const uint8_t *buf, size_t len,
 			       struct dinsn *d)
@@ -192,8 +207,10 @@ static ZyanStatus decode_bytes(struct emu_cpu *c, const uint8_t *buf, size_t len
 	ZydisDecodedInstruction in;
 	ZydisDecodedOperand ops[ZYDIS_MAX_OPERAND_COUNT];
 	ZyanStatus st = ZydisDecoderDecodeFull(&c->dec[c->dmode], buf, len, &in, ops);
-	if (ZYAN_SUCCESS(st))
+	if (ZYAN_SUCCESS(st)) {
 		convert(&in, ops, d);
+		specialize(d, c->dmode);
+	}
 	return st;
 }
 
@@ -241,6 +258,111 @@ static void page_validate(struct emu_cpu *c, struct code_page *p)
 	memset(p->idx, 0, 4096 * sizeof(uint16_t));
 }
 
+/*
+ * Whether execution may go straight on to the next instruction of a block
+ * after d without returning to the run loop: d neither transfers control,
+ * nor changes the mode, IF or the interrupt shadow, nor does port I/O.
+ * Faults are fine anywhere in a block (RIP is kept per instruction).
+ */
+static bool block_continues(const struct dinsn *d)
+{
+	if (d->fn == h_unimplemented || d->fn == emu_h_mov_sreg ||
+	    d->fn == emu_h_mov_cr || d->fn == emu_h_mov_dr)
+		return false;
+	switch (d->mnem) {
+	case ZYDIS_MNEMONIC_PUSH:
+	case ZYDIS_MNEMONIC_POP:
+		return d->op[0].kind != OPK_SREG;
+	case ZYDIS_MNEMONIC_ADD: case ZYDIS_MNEMONIC_OR: case ZYDIS_MNEMONIC_ADC:
+	case ZYDIS_MNEMONIC_SBB: case ZYDIS_MNEMONIC_AND: case ZYDIS_MNEMONIC_SUB:
+	case ZYDIS_MNEMONIC_XOR: case ZYDIS_MNEMONIC_CMP: case ZYDIS_MNEMONIC_TEST:
+	case ZYDIS_MNEMONIC_INC: case ZYDIS_MNEMONIC_DEC: case ZYDIS_MNEMONIC_NOT:
+	case ZYDIS_MNEMONIC_NEG: case ZYDIS_MNEMONIC_XADD: case ZYDIS_MNEMONIC_CMPXCHG:
+	case ZYDIS_MNEMONIC_CMPXCHG8B:
+	case ZYDIS_MNEMONIC_BSF: case ZYDIS_MNEMONIC_BSR: case ZYDIS_MNEMONIC_BT:
+	case ZYDIS_MNEMONIC_BTC: case ZYDIS_MNEMONIC_BTR: case ZYDIS_MNEMONIC_BTS:
+	case ZYDIS_MNEMONIC_DIV: case ZYDIS_MNEMONIC_IDIV: case ZYDIS_MNEMONIC_IMUL:
+	case ZYDIS_MNEMONIC_LZCNT: case ZYDIS_MNEMONIC_MUL: case ZYDIS_MNEMONIC_RCL:
+	case ZYDIS_MNEMONIC_RCR: case ZYDIS_MNEMONIC_ROL: case ZYDIS_MNEMONIC_ROR:
+	case ZYDIS_MNEMONIC_SAR: case ZYDIS_MNEMONIC_SHL: case ZYDIS_MNEMONIC_SHLD:
+	case ZYDIS_MNEMONIC_SHR: case ZYDIS_MNEMONIC_SHRD: case ZYDIS_MNEMONIC_TZCNT:
+	case ZYDIS_MNEMONIC_MOV: case ZYDIS_MNEMONIC_MOVZX: case ZYDIS_MNEMONIC_MOVSX:
+	case ZYDIS_MNEMONIC_MOVSXD: case ZYDIS_MNEMONIC_LEA: case ZYDIS_MNEMONIC_XCHG:
+	case ZYDIS_MNEMONIC_BSWAP: case ZYDIS_MNEMONIC_CBW: case ZYDIS_MNEMONIC_CWDE:
+	case ZYDIS_MNEMONIC_CDQE: case ZYDIS_MNEMONIC_CWD: case ZYDIS_MNEMONIC_CDQ:
+	case ZYDIS_MNEMONIC_CQO: case ZYDIS_MNEMONIC_LAHF: case ZYDIS_MNEMONIC_SAHF:
+	case ZYDIS_MNEMONIC_CLC: case ZYDIS_MNEMONIC_STC: case ZYDIS_MNEMONIC_CMC:
+	case ZYDIS_MNEMONIC_CLD: case ZYDIS_MNEMONIC_STD: case ZYDIS_MNEMONIC_XLAT:
+	case ZYDIS_MNEMONIC_NOP: case ZYDIS_MNEMONIC_ENDBR64: case ZYDIS_MNEMONIC_MOVNTI:
+	case ZYDIS_MNEMONIC_LEAVE:
+	case ZYDIS_MNEMONIC_SETB: case ZYDIS_MNEMONIC_SETBE: case ZYDIS_MNEMONIC_SETL:
+	case ZYDIS_MNEMONIC_SETLE: case ZYDIS_MNEMONIC_SETNB: case ZYDIS_MNEMONIC_SETNBE:
+	case ZYDIS_MNEMONIC_SETNL: case ZYDIS_MNEMONIC_SETNLE: case ZYDIS_MNEMONIC_SETNO:
+	case ZYDIS_MNEMONIC_SETNP: case ZYDIS_MNEMONIC_SETNS: case ZYDIS_MNEMONIC_SETNZ:
+	case ZYDIS_MNEMONIC_SETO: case ZYDIS_MNEMONIC_SETP: case ZYDIS_MNEMONIC_SETS:
+	case ZYDIS_MNEMONIC_SETZ:
+	case ZYDIS_MNEMONIC_CMOVB: case ZYDIS_MNEMONIC_CMOVBE: case ZYDIS_MNEMONIC_CMOVL:
+	case ZYDIS_MNEMONIC_CMOVLE: case ZYDIS_MNEMONIC_CMOVNB: case ZYDIS_MNEMONIC_CMOVNBE:
+	case ZYDIS_MNEMONIC_CMOVNL: case ZYDIS_MNEMONIC_CMOVNLE: case ZYDIS_MNEMONIC_CMOVNO:
+	case ZYDIS_MNEMONIC_CMOVNP: case ZYDIS_MNEMONIC_CMOVNS: case ZYDIS_MNEMONIC_CMOVNZ:
+	case ZYDIS_MNEMONIC_CMOVO: case ZYDIS_MNEMONIC_CMOVP: case ZYDIS_MNEMONIC_CMOVS:
+	case ZYDIS_MNEMONIC_CMOVZ:
+		return true;
+	default:
+		return false;
+	}
+}
+
+#define BLOCK_MAX 64
+
+/* Append d, decoded at page offset off, to p; its index or -1 if full. */
+static int page_append(struct code_page *p, const struct dinsn *d, unsigned off)
+{
+	if (p->n == p->cap) {
+		unsigned ncap = p->cap ? p->cap * 2u : 64u;
+		if (ncap > 4096)
+			ncap = 4096;
+		if (p->n >= ncap)
+			return -1;
+		struct dinsn *ni = realloc(p->insns, ncap * sizeof(*ni));
+		if (!ni)
+			return -1;
+		p->insns = ni;
+		p->cap = (uint16_t)ncap;
+	}
+	p->insns[p->n] = *d;
+	p->idx[off] = (uint16_t)(++p->n);
+	return p->n - 1;
+}
+
+/*
+ * Having appended the instruction at off as entry first, decode the
+ * straight-line run after it into the following entries, so that the
+ * run loop executes them back to back. A block stops before code that is
+ * already decoded, before an instruction that might cross the page, and
+ * after BLOCK_MAX instructions. Every entry's rem counts to the block's
+ * end, so entering in the middle of a block (a jump target) also works.
+ */
+static const struct dinsn *decode_block(struct emu_cpu *c, struct code_page *p,
+					const uint8_t *host, unsigned off, int first)
+{
+	unsigned count = 1, next = off + p->insns[first].len;
+
+	while (count < BLOCK_MAX && block_continues(&p->insns[p->n - 1]) &&
+	       next <= 4096 - 15 && !p->idx[next]) {
+		struct dinsn tmp;
+		if (!ZYAN_SUCCESS(decode_bytes(c, host + next, 15, &tmp)))
+			break;
+		if (page_append(p, &tmp, next) < 0)
+			break;
+		count++;
+		next += tmp.len;
+	}
+	for (unsigned i = 0; i < count; i++)
+		p->insns[first + i].rem = (uint8_t)(count - i);
+	return &p->insns[first];
+}
+
 static const struct dinsn *decode_crossing(struct emu_cpu *c, uint64_t la,
 					   const uint8_t *host, unsigned off)
 {
@@ -270,22 +392,35 @@ static const struct dinsn *decode_crossing(struct emu_cpu *c, uint64_t la,
 const struct dinsn *emu_fetch_decode(struct emu_cpu *c)
 {
 	uint64_t la = emu_seg_la(c, SEG_CS, c->rip);
-	uint8_t *host;
-	uint64_t gpa = emu_fetch_page(c, la, &host);
+	uint64_t tag = (la & ~0xFFFULL) | (uint64_t)c->dmode << 2 |
+		       (c->cpl == 3 ? 2 : 0) | 1;
+	struct fetch_ent *fe = &c->fcache[(la >> 12) % FCACHE_SIZE];
 	unsigned off = la & 0xFFF;
+	uint8_t *host;
+	struct code_page *p;
 
-	if (!host) {
-		/* Code outside RAM (ROM/MMIO) is not supported. */
-		c->last_len = 0;
-		c->unimplemented = true;
-		emu_raise_ud(c);
+	if (fe->tag == tag) {
+		host = fe->host;
+		p = fe->page;
+	} else {
+		uint64_t gpa = emu_fetch_page(c, la, &host);
+		if (!host) {
+			/* Code outside RAM (ROM/MMIO) is not supported. */
+			c->last_len = 0;
+			c->unimplemented = true;
+			emu_raise_ud(c);
+		}
+		int32_t pidx = emu_page_index(c->sh, gpa);
+		p = pidx >= 0 ? page_get(c, gpa, pidx) : NULL;
+		if (p)
+			*fe = (struct fetch_ent){ .tag = tag, .host = host, .page = p };
 	}
-	int32_t pidx = emu_page_index(c->sh, gpa);
-	struct code_page *p = pidx >= 0 ? page_get(c, gpa, pidx) : NULL;
 	if (p) {
 		page_validate(c, p);
 		c->fc_la = la & ~0xFFFULL;
 		c->fc_page = p;
+		c->fc_genp = &c->sh->gen[p->pidx];
+		c->fc_gen = p->gen;
 		uint16_t i = p->idx[off];
 		if (i)
 			return &p->insns[i - 1];
@@ -306,19 +441,8 @@ const struct dinsn *emu_fetch_decode(struct emu_cpu *c)
 		if (!p)
 			return &c->scratch;
 	}
-	if (p->n == p->cap) {
-		unsigned ncap = p->cap ? p->cap * 2u : 64u;
-		if (ncap > 4096)
-			ncap = 4096;
-		if (p->n >= ncap)
-			return &c->scratch;
-		struct dinsn *ni = realloc(p->insns, ncap * sizeof(*ni));
-		if (!ni)
-			return &c->scratch;
-		p->insns = ni;
-		p->cap = (uint16_t)ncap;
-	}
-	p->insns[p->n] = c->scratch;
-	p->idx[off] = (uint16_t)(++p->n);
-	return &p->insns[p->n - 1];
+	int first = page_append(p, &c->scratch, off);
+	if (first < 0)
+		return &c->scratch;
+	return decode_block(c, p, host, off, first);
 }

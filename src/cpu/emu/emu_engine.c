@@ -1,13 +1,16 @@
 /*
  * The emu engine: struct engine_ops over the emulated vCPUs. One host
  * thread per vCPU runs instructions in batches; between batches it checks
- * for stop/pause requests (atomics, no lock on the hot path). HLT sleeps
- * on a condition variable until an interrupt is pending, or stop/pause.
+ * for stop/pause requests (atomics, no lock on the hot path), applies
+ * latched INIT/SIPI/NMI and polls the interrupt timers.
  *
- * Interrupts: each vCPU has a local APIC (lapic.c) and the VM one IOAPIC
- * (ioapic.c); the irq_chip handed to devices routes GSIs 0-23 to IOAPIC
- * pins and MSIs to the APICs. There is no 8259 PIC model yet. APs wait
- * for INIT-SIPI-SIPI from the BSP's APIC.
+ * Interrupts: the PC models of src/hw/irqchip_emu (8259 pair, IOAPIC,
+ * 8254 PIT, one LAPIC per vCPU; see irqchip_emu.h for the protocol this
+ * file follows). Devices get its irq_chip. Between instructions the CPU
+ * core checks c->irq_pending (set by the LAPIC's kick) and calls irq_ack,
+ * which takes the vector from the LAPIC. Timers have no thread: a running
+ * vCPU polls them between batches, a halted one sleeps until the earliest
+ * deadline or a kick. APs wait for INIT-SIPI-SIPI from the BSP's LAPIC.
  */
 #include <errno.h>
 #include <pthread.h>
@@ -17,40 +20,51 @@
 #include <time.h>
 
 #include "cpu/emu/emu_internal.h"
-#include "cpu/emu/ioapic.h"
-#include "cpu/emu/lapic.h"
+#include "hw/irqchip_emu.h"
 #include "lib/log.h"
 #include "mem/layout.h"
 
+/* Instructions between two checks of stop/pause, latched events and timers. */
 #define BATCH 4096
+
+/*
+ * The LAPIC timer's input clock, which must equal the crystal CPUID 0x15
+ * announces (Linux derives the LAPIC timer period from it and skips
+ * calibration): cpuid.c's EMU_TSC_HZ.
+ */
+#define EMU_LAPIC_HZ 1000000000ULL
+
+#define NO_SIPI (-1)
 
 struct emu_engine;
 
 struct emu_vcpu {
 	struct emu_engine *e;
 	struct emu_cpu *cpu;
+	struct lapic *apic;
 	pthread_t thread;
 	unsigned id;
 	bool started;
-};
-
-struct emu_irq {
-	struct irq_chip chip;
-	struct emu_engine *e;
+	/* Sleep in HLT / wait-for-SIPI / pause; kicked is set under lock. */
+	pthread_mutex_t lock;
+	pthread_cond_t cond;
+	bool kicked;
+	/* Latched by the LAPIC (any thread), applied by the vCPU thread. */
+	_Atomic bool init;
+	_Atomic int sipi;             /* vector, or NO_SIPI */
+	_Atomic bool nmi;
 };
 
 struct emu_engine {
 	struct engine_config cfg;
 	struct emu_vcpu vcpu[MAX_VCPUS];
 	pthread_mutex_t lock;
-	pthread_cond_t cond;          /* stop, pause, resume, interrupts */
+	pthread_cond_t cond;          /* stop, for emu_run */
 	_Atomic bool stop_req;
 	_Atomic bool pause_req;
 	enum engine_exit why;
 	unsigned running;             /* vCPU threads not yet exited */
-	struct emu_irq irq;
-	struct emu_apic_sys apic;
-	struct emu_ioapic *ioapic;
+	struct irqchip_emu *ic;
 };
 
 /* struct engine is opaque to callers; ours is struct emu_engine. */
@@ -64,30 +78,87 @@ static bool emu_available(char *why, size_t len)
 	return true;
 }
 
-static void irq_set_level(struct irq_chip *chip, unsigned gsi, int level)
+static uint64_t mono_ns(void)
 {
-	struct emu_irq *q = (struct emu_irq *)chip;
-	emu_ioapic_set_level(q->e->ioapic, gsi, level);
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ULL + (uint64_t)ts.tv_nsec;
 }
 
-static void irq_msi(struct irq_chip *chip, uint64_t addr, uint32_t data)
+/* Wake vCPU v if it sleeps; remembered if it is about to. */
+static void wake(struct emu_vcpu *v)
 {
-	struct emu_irq *q = (struct emu_irq *)chip;
-	emu_apic_msi(&q->e->apic, addr, data);
+	pthread_mutex_lock(&v->lock);
+	v->kicked = true;
+	pthread_cond_signal(&v->cond);
+	pthread_mutex_unlock(&v->lock);
 }
 
-static void apic_kick(void *opaque, unsigned cpu)
+static void wake_all(struct emu_engine *e)
 {
-	struct emu_engine *e = opaque;
-	pthread_mutex_lock(&e->lock);
-	pthread_cond_broadcast(&e->cond);
-	pthread_mutex_unlock(&e->lock);
+	for (unsigned i = 0; i < e->cfg.ncpus; i++)
+		wake(&e->vcpu[i]);
 }
 
-static void apic_eoi(void *opaque, unsigned vec)
+/* --- struct lapic_cpu_ops: called by the LAPIC from any thread --- */
+
+static void op_kick(void *cpu)
 {
-	struct emu_engine *e = opaque;
-	emu_ioapic_eoi(e->ioapic, vec);
+	struct emu_vcpu *v = cpu;
+	atomic_store(&v->cpu->irq_pending, true);
+	wake(v);
+}
+
+static void op_init(void *cpu)
+{
+	struct emu_vcpu *v = cpu;
+	atomic_store(&v->init, true);
+	atomic_store(&v->sipi, NO_SIPI);
+}
+
+static void op_sipi(void *cpu, uint8_t vector)
+{
+	struct emu_vcpu *v = cpu;
+	atomic_store(&v->sipi, vector);
+}
+
+static void op_nmi(void *cpu)
+{
+	struct emu_vcpu *v = cpu;
+	atomic_store(&v->nmi, true);
+}
+
+/* The TSC counts host monotonic ns plus the vCPU's offset (cpuid.c). */
+static uint64_t op_tsc_to_ns(void *cpu, uint64_t tsc)
+{
+	struct emu_vcpu *v = cpu;
+	return tsc - v->cpu->tsc_offset;
+}
+
+static const struct lapic_cpu_ops cpu_ops = {
+	.kick = op_kick,
+	.init = op_init,
+	.sipi = op_sipi,
+	.nmi = op_nmi,
+	.tsc_to_ns = op_tsc_to_ns,
+};
+
+/*
+ * The CPU core's INTA, called between instructions when irq_pending is set
+ * and RFLAGS.IF allows. A stale flag is cleared, then set again if an
+ * interrupt became pending meanwhile (the LAPIC's kick protocol).
+ */
+static int irq_ack(struct emu_cpu *c, void *opaque)
+{
+	struct lapic *a = opaque;
+	int v = lapic_ack(a);
+
+	if (v < 0) {
+		atomic_store(&c->irq_pending, false);
+		if (lapic_pending(a) >= 0)
+			atomic_store(&c->irq_pending, true);
+	}
+	return v;
 }
 
 static void engine_stop(struct engine *eng, enum engine_exit why)
@@ -100,20 +171,38 @@ static void engine_stop(struct engine *eng, enum engine_exit why)
 	}
 	pthread_cond_broadcast(&e->cond);
 	pthread_mutex_unlock(&e->lock);
+	wake_all(e);
 }
 
-/* Wake halted vCPUs after an interrupt became pending (for irq models). */
+/* Wake every vCPU (kept for emu_hooks.h; the irqchip kicks by itself). */
 void emu_engine_kick(struct engine *eng)
 {
-	struct emu_engine *e = E(eng);
-	pthread_mutex_lock(&e->lock);
-	pthread_cond_broadcast(&e->cond);
-	pthread_mutex_unlock(&e->lock);
+	wake_all(E(eng));
+}
+
+static void destroy_vcpus(struct emu_engine *e, unsigned n)
+{
+	for (unsigned i = 0; i < n; i++) {
+		emu_cpu_destroy(e->vcpu[i].cpu);
+		pthread_cond_destroy(&e->vcpu[i].cond);
+		pthread_mutex_destroy(&e->vcpu[i].lock);
+	}
+}
+
+static void init_cond_mono(pthread_cond_t *cond)
+{
+	pthread_condattr_t ca;
+	pthread_condattr_init(&ca);
+	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+	pthread_cond_init(cond, &ca);
+	pthread_condattr_destroy(&ca);
 }
 
 static struct engine *emu_create(const struct engine_config *cfg)
 {
+	void *cpus[MAX_VCPUS];
 	struct emu_engine *e;
+	unsigned i;
 
 	if (cfg->ncpus == 0 || cfg->ncpus > MAX_VCPUS) {
 		log_err("emu: bad vCPU count %u", cfg->ncpus);
@@ -126,51 +215,51 @@ static struct engine *emu_create(const struct engine_config *cfg)
 	}
 	e->cfg = *cfg;
 	pthread_mutex_init(&e->lock, NULL);
-	pthread_condattr_t ca;
-	pthread_condattr_init(&ca);
-	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-	pthread_cond_init(&e->cond, &ca);
-	pthread_condattr_destroy(&ca);
-	e->apic.kick = apic_kick;
-	e->apic.eoi = apic_eoi;
-	e->apic.opaque = e;
-	e->ioapic = emu_ioapic_create(&e->apic, cfg->mmio, IOAPIC_BASE);
-	if (!e->ioapic) {
-		log_err("emu: cannot create the IOAPIC");
-		free(e);
-		return NULL;
-	}
-	e->irq.chip.set_level = irq_set_level;
-	e->irq.chip.msi = irq_msi;
-	e->irq.e = e;
-	for (unsigned i = 0; i < cfg->ncpus; i++) {
+	pthread_cond_init(&e->cond, NULL);
+	for (i = 0; i < cfg->ncpus; i++) {
 		struct emu_vcpu *v = &e->vcpu[i];
 		v->e = e;
 		v->id = i;
+		atomic_init(&v->sipi, NO_SIPI);
+		pthread_mutex_init(&v->lock, NULL);
+		init_cond_mono(&v->cond);
 		v->cpu = emu_cpu_create(cfg->mem, cfg->pio, cfg->mmio, i);
-		if (v->cpu)
-			e->apic.lapic[i] = emu_lapic_create(&e->apic, v->cpu);
-		if (!v->cpu || !e->apic.lapic[i]) {
+		if (!v->cpu) {
 			log_err("emu: cannot create vCPU %u", i);
-			emu_cpu_destroy(v->cpu);
-			for (unsigned j = 0; j < i; j++) {
-				emu_lapic_destroy(e->apic.lapic[j]);
-				emu_cpu_destroy(e->vcpu[j].cpu);
-			}
-			emu_ioapic_destroy(e->ioapic, cfg->mmio, IOAPIC_BASE);
-			free(e);
-			return NULL;
+			pthread_cond_destroy(&v->cond);
+			pthread_mutex_destroy(&v->lock);
+			goto fail;
 		}
-		e->apic.n = i + 1;
 		/* Application processors wait for INIT-SIPI-SIPI. */
 		v->cpu->wait_sipi = i != 0;
+		v->cpu->ncpus = cfg->ncpus;
+		cpus[i] = v;
+	}
+	e->ic = irqchip_emu_create(cfg->pio, cfg->mmio, cfg->ncpus, EMU_LAPIC_HZ,
+				   &cpu_ops, cpus);
+	if (!e->ic) {
+		log_err("emu: cannot create the interrupt controllers");
+		goto fail;
+	}
+	for (i = 0; i < cfg->ncpus; i++) {
+		struct emu_vcpu *v = &e->vcpu[i];
+		v->apic = irqchip_emu_lapic(e->ic, i);
+		v->cpu->lapic = v->apic;       /* the APIC page and MSRs */
+		v->cpu->irq_ack = irq_ack;
+		v->cpu->irq_opaque = v->apic;
 	}
 	return (struct engine *)e;
+fail:
+	destroy_vcpus(e, i);
+	pthread_cond_destroy(&e->cond);
+	pthread_mutex_destroy(&e->lock);
+	free(e);
+	return NULL;
 }
 
 static struct irq_chip *emu_irq_chip(struct engine *eng)
 {
-	return &E(eng)->irq.chip;
+	return irqchip_emu_irq_chip(E(eng)->ic);
 }
 
 static int emu_set_boot(struct engine *eng, const struct cpu_boot_state *st)
@@ -185,42 +274,107 @@ static void report_error(struct emu_vcpu *v, const char *what)
 	log_err("emu: vCPU %u: %s: %s", v->id, what, buf);
 }
 
-static uint64_t mono_ns(void)
+/* SIPI: real mode at vector << 8 : 0, as after INIT. */
+static void start_at_sipi(struct emu_cpu *c, unsigned vector)
 {
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ULL + (uint64_t)ts.tv_nsec;
+	struct seg_state rs = { .limit = 0xFFFF, .type = 3, .s = 1, .present = 1 };
+	struct cpu_boot_state st;
+
+	memset(&st, 0, sizeof(st));
+	st.ds = st.es = st.fs = st.gs = st.ss = rs;
+	st.cs = rs;
+	st.cs.type = 0xB;
+	st.cs.selector = (uint16_t)(vector << 8);
+	st.cs.base = (uint64_t)vector << 12;
+	st.ldt = (struct seg_state){ .limit = 0xFFFF, .type = 2, .present = 1 };
+	st.tr = (struct seg_state){ .limit = 0xFFFF, .type = 0xB, .present = 1 };
+	st.rflags = 2;
+	st.cr0 = 0x60000010;          /* CD NW ET: the INIT state */
+	st.gdt_limit = st.idt_limit = 0xFFFF;
+	emu_cpu_set_boot_state(c, &st);
 }
 
 /*
- * Sleep while halted (or waiting for SIPI, or paused) until woken or until
- * the APIC timer's next expiry (deadline, host ns; 0 = none).
+ * NMI through IDT vector 2. NMI blocking until IRET is not modelled: Linux
+ * only sends NMIs for backtraces and crash shoot-downs. A fault while
+ * delivering it is not recoverable here and stops the VM.
  */
-static void wait_runnable(struct emu_vcpu *v, uint64_t deadline)
+static void deliver_nmi(struct emu_vcpu *v)
 {
-	struct emu_engine *e = v->e;
 	struct emu_cpu *c = v->cpu;
 
-	pthread_mutex_lock(&e->lock);
-	for (;;) {
-		if (atomic_load(&e->stop_req))
-			break;
-		bool paused = atomic_load(&e->pause_req);
-		bool irq = atomic_load(&c->irq_pending) && (c->rflags & FL_IF);
-		bool blocked = c->wait_sipi || (c->halted && !irq);
-		if (!paused && (!blocked || emu_lapic_has_event(c)))
-			break;
-		if (deadline && !paused) {
-			if (mono_ns() >= deadline)
-				break;
-			struct timespec ts = { (time_t)(deadline / 1000000000ULL),
-					       (long)(deadline % 1000000000ULL) };
-			pthread_cond_timedwait(&e->cond, &e->lock, &ts);
-		} else {
-			pthread_cond_wait(&e->cond, &e->lock);
-		}
+	if (sigsetjmp(c->jmp, 0)) {
+		report_error(v, "fault while delivering an NMI");
+		c->triple_fault = true;
+		return;
 	}
-	pthread_mutex_unlock(&e->lock);
+	emu_deliver(c, EXC_NMI, false, 0, false, true);
+}
+
+/* Apply what the LAPIC latched for this vCPU: INIT, SIPI, NMI. */
+static void apply_events(struct emu_vcpu *v)
+{
+	struct emu_cpu *c = v->cpu;
+	int sipi;
+
+	if (atomic_load_explicit(&v->init, memory_order_relaxed) &&
+	    atomic_exchange(&v->init, false)) {
+		if (v->id == 0)
+			log_warn("emu: INIT to the boot CPU: it waits for a SIPI");
+		c->wait_sipi = true;
+		c->halted = false;
+	}
+	if (atomic_load_explicit(&v->sipi, memory_order_relaxed) != NO_SIPI) {
+		sipi = atomic_exchange(&v->sipi, NO_SIPI);
+		if (sipi != NO_SIPI && c->wait_sipi)
+			start_at_sipi(c, (unsigned)sipi);
+	}
+	if (atomic_load_explicit(&v->nmi, memory_order_relaxed) &&
+	    atomic_exchange(&v->nmi, false) && !c->wait_sipi)
+		deliver_nmi(v);
+}
+
+static bool has_events(struct emu_vcpu *v)
+{
+	return atomic_load(&v->init) || atomic_load(&v->nmi) ||
+	       (atomic_load(&v->sipi) != NO_SIPI && v->cpu->wait_sipi);
+}
+
+/* Can the vCPU execute now (not paused, halted without an interrupt, or
+ * waiting for SIPI)? */
+static bool runnable(struct emu_vcpu *v)
+{
+	struct emu_cpu *c = v->cpu;
+
+	if (atomic_load_explicit(&v->e->pause_req, memory_order_relaxed) || c->wait_sipi)
+		return false;
+	if (!c->halted)
+		return true;
+	return (c->rflags & FL_IF) && lapic_pending(v->apic) >= 0;
+}
+
+/*
+ * Sleep until kicked (interrupt, INIT/SIPI/NMI, stop, pause, resume) or
+ * until deadline (absolute monotonic ns; IRQCHIP_NO_DEADLINE: none). A kick
+ * since the last sleep ends it at once, so none is lost.
+ */
+static void sleep_until(struct emu_vcpu *v, uint64_t deadline)
+{
+	pthread_mutex_lock(&v->lock);
+	while (!v->kicked && !atomic_load(&v->e->stop_req)) {
+		if (deadline == IRQCHIP_NO_DEADLINE ||
+		    atomic_load(&v->e->pause_req)) {
+			pthread_cond_wait(&v->cond, &v->lock);
+			continue;
+		}
+		if (mono_ns() >= deadline)
+			break;
+		struct timespec ts = { (time_t)(deadline / 1000000000ULL),
+				       (long)(deadline % 1000000000ULL) };
+		pthread_cond_timedwait(&v->cond, &v->lock, &ts);
+	}
+	v->kicked = false;
+	pthread_mutex_unlock(&v->lock);
 }
 
 static void *vcpu_thread(void *arg)
@@ -228,16 +382,26 @@ static void *vcpu_thread(void *arg)
 	struct emu_vcpu *v = arg;
 	struct emu_engine *e = v->e;
 	struct emu_cpu *c = v->cpu;
+	struct irqchip_emu *ic = e->ic;
 
+	irqchip_emu_vcpu_start(ic, v->id);
 	while (!atomic_load_explicit(&e->stop_req, memory_order_relaxed)) {
-		uint64_t next = emu_lapic_service(c);
-		bool irq = atomic_load_explicit(&c->irq_pending, memory_order_relaxed) &&
-			   (c->rflags & FL_IF);
-		if (atomic_load_explicit(&e->pause_req, memory_order_relaxed) ||
-		    c->wait_sipi || (c->halted && !irq)) {
-			wait_runnable(v, next);
+		apply_events(v);
+		uint64_t deadline = irqchip_emu_next_deadline_ns(ic, v->id);
+		if (deadline != IRQCHIP_NO_DEADLINE) {
+			uint64_t now = mono_ns();
+			if (now >= deadline) {
+				irqchip_emu_poll(ic, v->id, now);
+				deadline = irqchip_emu_next_deadline_ns(ic, v->id);
+			}
+		}
+		if (!runnable(v)) {
+			if (!has_events(v))
+				sleep_until(v, deadline);
 			continue;
 		}
+		if (c->halted)      /* woken by an interrupt: let the core see it */
+			atomic_store(&c->irq_pending, true);
 		emu_cpu_run(c, BATCH);
 		if (c->triple_fault) {
 			report_error(v, "triple fault");
@@ -271,7 +435,6 @@ static enum engine_exit emu_run(struct engine *eng)
 				e->why = ENGINE_EXIT_ERROR;
 				atomic_store(&e->stop_req, true);
 			}
-			pthread_cond_broadcast(&e->cond);
 			break;
 		}
 		v->started = true;
@@ -281,6 +444,7 @@ static enum engine_exit emu_run(struct engine *eng)
 		pthread_cond_wait(&e->cond, &e->lock);
 	why = e->why;
 	pthread_mutex_unlock(&e->lock);
+	wake_all(e);
 	for (unsigned i = 0; i < e->cfg.ncpus; i++) {
 		if (e->vcpu[i].started) {
 			pthread_join(e->vcpu[i].thread, NULL);
@@ -293,19 +457,15 @@ static enum engine_exit emu_run(struct engine *eng)
 static void emu_pause(struct engine *eng)
 {
 	struct emu_engine *e = E(eng);
-	pthread_mutex_lock(&e->lock);
 	atomic_store(&e->pause_req, true);
-	pthread_cond_broadcast(&e->cond);
-	pthread_mutex_unlock(&e->lock);
+	wake_all(e);
 }
 
 static void emu_resume(struct engine *eng)
 {
 	struct emu_engine *e = E(eng);
-	pthread_mutex_lock(&e->lock);
 	atomic_store(&e->pause_req, false);
-	pthread_cond_broadcast(&e->cond);
-	pthread_mutex_unlock(&e->lock);
+	wake_all(e);
 }
 
 static void emu_destroy(struct engine *eng)
@@ -313,11 +473,8 @@ static void emu_destroy(struct engine *eng)
 	struct emu_engine *e = E(eng);
 	if (!e)
 		return;
-	for (unsigned i = 0; i < e->cfg.ncpus; i++) {
-		emu_lapic_destroy(e->apic.lapic[i]);
-		emu_cpu_destroy(e->vcpu[i].cpu);
-	}
-	emu_ioapic_destroy(e->ioapic, e->cfg.mmio, IOAPIC_BASE);
+	irqchip_emu_destroy(e->ic);
+	destroy_vcpus(e, e->cfg.ncpus);
 	pthread_cond_destroy(&e->cond);
 	pthread_mutex_destroy(&e->lock);
 	free(e);

@@ -24,6 +24,7 @@
 
 struct emu_cpu;
 struct dinsn;
+struct lapic;
 
 typedef void (*emu_handler)(struct emu_cpu *c, const struct dinsn *d);
 
@@ -62,6 +63,9 @@ struct dinsn {
 	uint8_t sseg;          /* string source segment (overridable) */
 	uint8_t opcode;
 	uint8_t map;           /* ZydisOpcodeMap */
+	/* Instructions from this one to the end of its decoded block,
+	 * inclusive: the following rem - 1 entries run straight after it. */
+	uint8_t rem;
 	struct dop op[3];
 };
 
@@ -100,13 +104,23 @@ struct tlb_ent {
 #define TLB_SIZE  256
 #define TLB_VALID 1ULL
 
+/* TLB slot of la: the page number folded, so that regions a multiple of
+ * 1 MiB apart (a copy's source and destination) do not share slots. */
+static inline unsigned emu_tlb_slot(uint64_t la)
+{
+	uint64_t vpn = la >> 12;
+	return (unsigned)((vpn ^ (vpn >> 8) ^ (vpn >> 16)) % TLB_SIZE);
+}
+
 /* Permissions per (access, user) pair, computed at fill time. */
 enum { ACC_R = 0, ACC_W = 1, ACC_X = 2 };
 #define TP_BIT(acc, user)  (1u << ((acc) * 2 + (user)))
 #define TP_GLOBAL          (1u << 8)
 
 /* Lazy flags: the last arithmetic operation. */
-enum { LF_NONE, LF_ADD, LF_ADC, LF_SUB, LF_SBB, LF_LOGIC, LF_INC, LF_DEC };
+enum { LF_NONE, LF_ADD, LF_ADC, LF_SUB, LF_SBB, LF_LOGIC, LF_INC, LF_DEC,
+       LF_SHIFT };     /* SHL/SHR/SAR, MUL/IMUL: CF in lf_cin, OF in lf_src,
+                          SF/ZF/PF from lf_res, AF 0 */
 
 #define FL_CF 0x0001u
 #define FL_PF 0x0004u
@@ -186,8 +200,9 @@ struct code_page {
 	struct dinsn *insns;
 };
 
-#define CODE_HASH 1024
+#define CODE_HASH 4096
 #define FC_NONE (~0ULL)
+#define FCACHE_SIZE 32
 #define CODE_MAX_PAGES 8192
 
 struct emu_cpu {
@@ -224,7 +239,7 @@ struct emu_cpu {
 	/* Returns the vector to deliver or -1; set by the interrupt controller. */
 	int (*irq_ack)(struct emu_cpu *c, void *opaque);
 	void *irq_opaque;
-	struct emu_lapic *lapic;      /* NULL: the APIC page goes to the bus */
+	struct lapic *lapic;          /* hw/lapic.h; NULL: the APIC page goes to the bus */
 
 	/* Exceptions */
 	sigjmp_buf jmp;
@@ -250,12 +265,24 @@ struct emu_cpu {
 	/* Fetch fast path: the code page of the last fetch, by linear page. */
 	uint64_t fc_la;               /* linear page, or FC_NONE */
 	struct code_page *fc_page;
+	_Atomic uint32_t *fc_genp;    /* fc_page's slot in the shared code map */
+	uint32_t fc_gen;              /* generation fc_page was decoded at */
+	bool exit_req;                /* end the running block (code written) */
+	/* Second level: recently fetched linear pages, filled after the
+	 * execute-permission check at the CPL in the tag; emptied with the
+	 * TLB and when decoded pages are freed. */
+	struct fetch_ent {
+		uint64_t tag;         /* linear page | dmode << 2 | 2 if CPL 3 | 1 */
+		uint8_t *host;
+		struct code_page *page;
+	} fcache[FCACHE_SIZE];
 	uint64_t insn_rip, insn_rsp;  /* at the start of the instruction */
 	unsigned budget;              /* instructions left in emu_cpu_run */
 	uint8_t last_bytes[16];       /* bytes of the last fetched insn (errors) */
 	uint8_t last_len;
 
 	unsigned apic_id;
+	unsigned ncpus;               /* vCPUs of the VM (CPUID topology); 0 = 1 */
 	uint64_t icount;
 };
 
@@ -285,7 +312,58 @@ void emu_write(struct emu_cpu *c, int seg, uint64_t off, unsigned size, uint64_t
 void emu_code_written(struct emu_shared *sh, int32_t pidx);
 int32_t emu_page_index(const struct emu_shared *sh, uint64_t gpa);
 
+/*
+ * TLB hit path of a data access: the host address of size bytes at la
+ * when the TLB maps la's page to RAM with acc allowed at the current CPL
+ * and the access stays in the page (and, for a write, the page holds no
+ * decoded code); NULL otherwise, to take the slow path (emu_lin_*), which
+ * also does the canonical check (entries are only filled for canonical
+ * addresses).
+ */
+static inline uint8_t *emu_tlb_hit(struct emu_cpu *c, uint64_t la, unsigned size,
+				   int acc)
+{
+	const struct tlb_ent *e = &c->tlb[emu_tlb_slot(la)];
+	unsigned off = la & 0xFFF;
+
+	if (__builtin_expect(e->tag != ((la & ~0xFFFULL) | TLB_VALID) ||
+			     !(e->perm & TP_BIT(acc, c->cpl == 3)) ||
+			     off > 4096 - size || !e->host, 0))
+		return NULL;
+	if (acc == ACC_W && e->pidx >= 0 &&
+	    atomic_load_explicit(&c->sh->has_code[e->pidx], memory_order_relaxed))
+		return NULL;
+	return e->host + off;
+}
+
+static inline uint64_t emu_host_load(const uint8_t *p, unsigned size)
+{
+	switch (size) {
+	case 1: return *p;
+	case 2: { uint16_t v; __builtin_memcpy(&v, p, 2); return v; }
+	case 4: { uint32_t v; __builtin_memcpy(&v, p, 4); return v; }
+	default: { uint64_t v; __builtin_memcpy(&v, p, 8); return v; }
+	}
+}
+
+static inline void emu_host_store(uint8_t *p, unsigned size, uint64_t v)
+{
+	switch (size) {
+	case 1: *p = (uint8_t)v; break;
+	case 2: { uint16_t x = (uint16_t)v; __builtin_memcpy(p, &x, 2); break; }
+	case 4: { uint32_t x = (uint32_t)v; __builtin_memcpy(p, &x, 4); break; }
+	default: __builtin_memcpy(p, &v, 8); break;
+	}
+}
+
 /* --- decode cache (decode.c) --- */
+/* Forget which code page RIP is on (TLB flush, mode change). */
+static inline void emu_fetch_forget(struct emu_cpu *c)
+{
+	c->fc_la = FC_NONE;
+	for (unsigned i = 0; i < FCACHE_SIZE; i++)
+		c->fcache[i].tag = 0;
+}
 void emu_decode_init(struct emu_cpu *c);
 void emu_decode_free(struct emu_cpu *c);
 const struct dinsn *emu_fetch_decode(struct emu_cpu *c);
@@ -301,6 +379,13 @@ void emu_segment_register(void);
 void emu_except_register(void);
 void emu_system_register(void);
 void emu_misc_register(void);
+
+/* Specialised handlers for common operand forms, chosen once at decode
+ * time for an instruction decoded in mode dmode (NULL: keep d->fn). */
+emu_handler emu_alu_special(const struct dinsn *d, unsigned dmode);
+emu_handler emu_arith_special(const struct dinsn *d, unsigned dmode);
+emu_handler emu_ctrl_special(const struct dinsn *d, unsigned dmode);
+emu_handler emu_move_special(const struct dinsn *d, unsigned dmode);
 
 /* Handlers picked by operand kind (segment.c, system.c). */
 void emu_h_mov_sreg(struct emu_cpu *c, const struct dinsn *d);
@@ -325,6 +410,8 @@ bool emu_cf(struct emu_cpu *c);
 bool emu_cond(struct emu_cpu *c, unsigned cc);
 extern const uint8_t emu_parity[256];
 
+/* dst, src and res must be truncated to size bytes (the fast condition
+ * evaluation below relies on it). */
 static inline void emu_lazy(struct emu_cpu *c, int op, unsigned size,
 			    uint64_t dst, uint64_t src, uint64_t res)
 {
@@ -333,6 +420,68 @@ static inline void emu_lazy(struct emu_cpu *c, int op, unsigned size,
 	c->lf_dst = dst;
 	c->lf_src = src;
 	c->lf_res = res;
+}
+
+/* CF without materialising RFLAGS for the common lazy states. */
+static inline bool emu_cf_fast(struct emu_cpu *c)
+{
+	switch (c->lf_op) {
+	case LF_NONE: return c->rflags & FL_CF;
+	case LF_LOGIC: return false;
+	case LF_ADD: return c->lf_res < c->lf_dst;
+	case LF_SUB: return c->lf_dst < c->lf_src;
+	case LF_INC: case LF_DEC: case LF_SHIFT: return c->lf_cin;
+	default: return emu_cf(c);
+	}
+}
+
+/*
+ * Condition cc (the low nibble of Jcc/SETcc/CMOVcc) straight from the
+ * lazy state after CMP/SUB, logic ops and the like; the rest materialise
+ * RFLAGS (emu_cond).
+ */
+static inline bool emu_cond_fast(struct emu_cpu *c, unsigned cc)
+{
+	uint64_t r = c->lf_res;
+	unsigned sh = 64 - c->lf_size * 8;
+	bool v;
+
+	switch (c->lf_op) {
+	case LF_SUB: {
+		uint64_t a = c->lf_dst, b = c->lf_src;
+		switch (cc >> 1) {
+		case 1: v = a < b; break;
+		case 2: v = a == b; break;
+		case 3: v = a <= b; break;
+		case 4: v = (r << sh) >> 63; break;
+		case 6: v = (int64_t)(a << sh) < (int64_t)(b << sh); break;
+		case 7: v = (int64_t)(a << sh) <= (int64_t)(b << sh); break;
+		default: return emu_cond(c, cc);
+		}
+		return v ^ (cc & 1);
+	}
+	case LF_LOGIC:          /* CF = OF = 0 */
+		switch (cc >> 1) {
+		case 0: case 1: v = false; break;
+		case 2: case 3: v = r == 0; break;
+		case 4: case 6: v = (r << sh) >> 63; break;
+		case 7: v = r == 0 || (r << sh) >> 63; break;
+		default: return emu_cond(c, cc);
+		}
+		return v ^ (cc & 1);
+	case LF_ADD:
+		if ((cc >> 1) == 1)                     /* B / AE */
+			return (r < c->lf_dst) ^ (cc & 1);
+		/* fall through */
+	case LF_ADC: case LF_SBB: case LF_INC: case LF_DEC: case LF_SHIFT:
+		switch (cc >> 1) {
+		case 2: return (r == 0) ^ (cc & 1);
+		case 4: return ((r << sh) >> 63) ^ (cc & 1);
+		default: return emu_cond(c, cc);
+		}
+	default:
+		return emu_cond(c, cc);
+	}
 }
 
 /* Replace the arithmetic flags with bits (others kept). */
@@ -396,6 +545,21 @@ static inline void gpr_write(struct emu_cpu *c, unsigned reg, unsigned size, uin
 uint64_t emu_ea(struct emu_cpu *c, const struct dinsn *d, const struct dop *o);
 uint64_t emu_op_read_slow(struct emu_cpu *c, const struct dinsn *d, int i);
 void emu_op_write_slow(struct emu_cpu *c, const struct dinsn *d, int i, uint64_t v);
+
+/* Linear address of memory operand o in 64-bit mode (64-bit addressing). */
+static inline uint64_t emu_la64(const struct emu_cpu *c, const struct dop *o)
+{
+	uint64_t a = (uint64_t)o->val;
+	if (o->base == REG_RIP)
+		a += c->next_rip;
+	else if (o->base != REG_NONE)
+		a += c->gpr[o->base];
+	if (o->index != REG_NONE)
+		a += c->gpr[o->index] * o->scale;
+	if (o->seg == SEG_FS || o->seg == SEG_GS)
+		a += c->seg[o->seg].base;
+	return a;
+}
 
 /* Operand access; registers and immediates inline, the rest out of line. */
 static inline uint64_t emu_op_read(struct emu_cpu *c, const struct dinsn *d, int i)

@@ -26,7 +26,8 @@ static uint64_t lazy_cf(const struct emu_cpu *c)
 	case LF_SBB: return d < s || (c->lf_cin && s == m) ||
 			    (c->lf_cin && d == s);
 	case LF_INC:
-	case LF_DEC: return c->lf_cin;
+	case LF_DEC:
+	case LF_SHIFT: return c->lf_cin;
 	default: return 0;
 	}
 }
@@ -50,6 +51,10 @@ static uint64_t lazy_flags(const struct emu_cpu *c)
 		if ((((d ^ s) & (d ^ r)) >> top) & 1)
 			f |= FL_OF;
 		f |= (d ^ s ^ r) & FL_AF;
+		break;
+	case LF_SHIFT:
+		if (s)
+			f |= FL_OF;
 		break;
 	default:
 		break;

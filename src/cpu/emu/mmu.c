@@ -10,7 +10,7 @@
 #include <string.h>
 
 #include "cpu/emu/emu_internal.h"
-#include "cpu/emu/lapic.h"
+#include "hw/lapic.h"
 #include "mem/bus.h"
 #include "mem/guest_mem.h"
 
@@ -47,7 +47,7 @@ void emu_code_written(struct emu_shared *sh, int32_t pidx)
 
 void emu_tlb_flush(struct emu_cpu *c, bool global_too)
 {
-	c->fc_la = FC_NONE;
+	emu_fetch_forget(c);
 	for (unsigned i = 0; i < TLB_SIZE; i++)
 		if (global_too || !(c->tlb[i].perm & TP_GLOBAL))
 			c->tlb[i].tag = 0;
@@ -55,8 +55,8 @@ void emu_tlb_flush(struct emu_cpu *c, bool global_too)
 
 void emu_tlb_flush_page(struct emu_cpu *c, uint64_t la)
 {
-	struct tlb_ent *e = &c->tlb[(la >> 12) % TLB_SIZE];
-	c->fc_la = FC_NONE;
+	struct tlb_ent *e = &c->tlb[emu_tlb_slot(la)];
+	emu_fetch_forget(c);
 	if (e->tag == ((la & ~0xFFFULL) | TLB_VALID))
 		e->tag = 0;
 }
@@ -224,7 +224,7 @@ static struct tlb_ent *tlb_lookup(struct emu_cpu *c, uint64_t la, int acc, bool 
 {
 	bool user = is_user(c, sup);
 	uint64_t vpage = la & ~0xFFFULL;
-	struct tlb_ent *e = &c->tlb[(la >> 12) % TLB_SIZE];
+	struct tlb_ent *e = &c->tlb[emu_tlb_slot(la)];
 
 	if (e->tag == (vpage | TLB_VALID) && (e->perm & TP_BIT(acc, user)))
 		return e;
@@ -291,7 +291,7 @@ uint64_t emu_lin_read(struct emu_cpu *c, uint64_t la, unsigned size, bool sup)
 	if (e->host)
 		return load_host(e->host + off, size);
 	if (c->lapic && e->gpa == (c->apic_base & ~0xFFFULL) && (c->apic_base & (1u << 11)))
-		return emu_lapic_read(c, off, size);
+		return lapic_mmio_read(c->lapic, off, size);
 	return bus_read(c->mmio, e->gpa + off, size);
 }
 
@@ -316,12 +316,14 @@ void emu_lin_write(struct emu_cpu *c, uint64_t la, unsigned size, uint64_t v,
 	if (e->host) {
 		store_host(e->host + off, size, v);
 		if (e->pidx >= 0 && atomic_load_explicit(&c->sh->has_code[e->pidx],
-							 memory_order_relaxed))
+							 memory_order_relaxed)) {
 			emu_code_written(c->sh, e->pidx);
+			c->exit_req = true;
+		}
 		return;
 	}
 	if (c->lapic && e->gpa == (c->apic_base & ~0xFFFULL) && (c->apic_base & (1u << 11))) {
-		emu_lapic_write(c, off, size, v);
+		lapic_mmio_write(c->lapic, off, size, v);
 		return;
 	}
 	bus_write(c->mmio, e->gpa + off, size, v);
@@ -338,8 +340,10 @@ void *emu_lin_ptr(struct emu_cpu *c, uint64_t la, unsigned size, int acc)
 	if (!e->host)
 		return NULL;
 	if (acc == ACC_W && e->pidx >= 0 &&
-	    atomic_load_explicit(&c->sh->has_code[e->pidx], memory_order_relaxed))
+	    atomic_load_explicit(&c->sh->has_code[e->pidx], memory_order_relaxed)) {
 		emu_code_written(c->sh, e->pidx);
+		c->exit_req = true;
+	}
 	return e->host + off;
 }
 
@@ -363,10 +367,19 @@ uint64_t emu_seg_la(struct emu_cpu *c, int seg, uint64_t off)
 
 uint64_t emu_read(struct emu_cpu *c, int seg, uint64_t off, unsigned size)
 {
-	return emu_lin_read(c, emu_seg_la(c, seg, off), size, false);
+	uint64_t la = emu_seg_la(c, seg, off);
+	const uint8_t *p = emu_tlb_hit(c, la, size, ACC_R);
+	if (p)
+		return emu_host_load(p, size);
+	return emu_lin_read(c, la, size, false);
 }
 
 void emu_write(struct emu_cpu *c, int seg, uint64_t off, unsigned size, uint64_t v)
 {
-	emu_lin_write(c, emu_seg_la(c, seg, off), size, v, false);
+	uint64_t la = emu_seg_la(c, seg, off);
+	uint8_t *p = emu_tlb_hit(c, la, size, ACC_W);
+	if (p)
+		emu_host_store(p, size, v);
+	else
+		emu_lin_write(c, la, size, v, false);
 }

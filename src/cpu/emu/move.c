@@ -120,13 +120,13 @@ static void h_std(struct emu_cpu *c, const struct dinsn *d)
 
 static void h_setcc(struct emu_cpu *c, const struct dinsn *d)
 {
-	emu_op_write(c, d, 0, emu_cond(c, d->opcode & 0xF));
+	emu_op_write(c, d, 0, emu_cond_fast(c, d->opcode & 0xF));
 }
 
 static void h_cmovcc(struct emu_cpu *c, const struct dinsn *d)
 {
 	uint64_t s = emu_op_read(c, d, 1);
-	if (emu_cond(c, d->opcode & 0xF))
+	if (emu_cond_fast(c, d->opcode & 0xF))
 		emu_op_write(c, d, 0, s);
 	else
 		emu_op_write(c, d, 0, emu_op_read(c, d, 0));   /* zero-extends r32 */
@@ -152,6 +152,164 @@ static void h_clflush(struct emu_cpu *c, const struct dinsn *d)
 	/* Faults like a byte load; otherwise nothing to do. */
 	if (d->op[0].kind == OPK_MEM)
 		(void)emu_read(c, d->op[0].seg, emu_ea(c, d, &d->op[0]), 1);
+}
+
+/* Register-to-register and immediate MOVs of 32/64 bits (decode time). */
+static void h_mov_rr4(struct emu_cpu *c, const struct dinsn *d)
+{
+	c->gpr[d->op[0].reg] = (uint32_t)c->gpr[d->op[1].reg];
+}
+
+static void h_mov_rr8(struct emu_cpu *c, const struct dinsn *d)
+{
+	c->gpr[d->op[0].reg] = c->gpr[d->op[1].reg];
+}
+
+static void h_mov_ri4(struct emu_cpu *c, const struct dinsn *d)
+{
+	c->gpr[d->op[0].reg] = (uint32_t)d->op[1].val;
+}
+
+static void h_mov_ri8(struct emu_cpu *c, const struct dinsn *d)
+{
+	c->gpr[d->op[0].reg] = (uint64_t)d->op[1].val;
+}
+
+/*
+ * 64-bit mode loads and stores of 32/64-bit registers (and immediates):
+ * the TLB hit inline, everything else through emu_lin_*.
+ */
+static inline __attribute__((always_inline)) uint64_t
+load64(struct emu_cpu *c, const struct dop *o, unsigned size)
+{
+	uint64_t la = emu_la64(c, o);
+	const uint8_t *p = emu_tlb_hit(c, la, size, ACC_R);
+	if (__builtin_expect(p != NULL, 1))
+		return emu_host_load(p, size);
+	return emu_lin_read(c, la, size, false);
+}
+
+static inline __attribute__((always_inline)) void
+store64(struct emu_cpu *c, const struct dop *o, unsigned size, uint64_t v)
+{
+	uint64_t la = emu_la64(c, o);
+	uint8_t *p = emu_tlb_hit(c, la, size, ACC_W);
+	if (__builtin_expect(p != NULL, 1))
+		emu_host_store(p, size, v);
+	else
+		emu_lin_write(c, la, size, v, false);
+}
+
+static void h_mov_load4(struct emu_cpu *c, const struct dinsn *d)
+{
+	c->gpr[d->op[0].reg] = load64(c, &d->op[1], 4);
+}
+
+static void h_mov_load8(struct emu_cpu *c, const struct dinsn *d)
+{
+	c->gpr[d->op[0].reg] = load64(c, &d->op[1], 8);
+}
+
+static void h_mov_store4(struct emu_cpu *c, const struct dinsn *d)
+{
+	store64(c, &d->op[0], 4, c->gpr[d->op[1].reg]);
+}
+
+static void h_mov_store8(struct emu_cpu *c, const struct dinsn *d)
+{
+	store64(c, &d->op[0], 8, c->gpr[d->op[1].reg]);
+}
+
+static void h_mov_storei4(struct emu_cpu *c, const struct dinsn *d)
+{
+	store64(c, &d->op[0], 4, (uint64_t)d->op[1].val);
+}
+
+static void h_mov_storei8(struct emu_cpu *c, const struct dinsn *d)
+{
+	store64(c, &d->op[0], 8, (uint64_t)d->op[1].val);
+}
+
+/* MOVZX/MOVSX(D) into a 32/64-bit register from a register or memory. */
+static inline __attribute__((always_inline)) void
+mov_ext(struct emu_cpu *c, const struct dinsn *d, bool sign, bool mem)
+{
+	const struct dop *s = &d->op[1];
+	uint64_t v = mem ? load64(c, s, s->size) : gpr_read(c, s->reg, s->size);
+	if (sign)
+		v = sext(v, s->size);
+	if (d->op[0].size == 4)
+		v = (uint32_t)v;
+	c->gpr[d->op[0].reg] = v;
+}
+
+static void h_movzx_r(struct emu_cpu *c, const struct dinsn *d) { mov_ext(c, d, false, false); }
+static void h_movzx_m(struct emu_cpu *c, const struct dinsn *d) { mov_ext(c, d, false, true); }
+static void h_movsx_r(struct emu_cpu *c, const struct dinsn *d) { mov_ext(c, d, true, false); }
+static void h_movsx_m(struct emu_cpu *c, const struct dinsn *d) { mov_ext(c, d, true, true); }
+
+/* LEA with 64-bit addressing into a 32/64-bit register (no segment). */
+static void h_lea64(struct emu_cpu *c, const struct dinsn *d)
+{
+	const struct dop *o = &d->op[1];
+	uint64_t a = (uint64_t)o->val;
+	if (o->base == REG_RIP)
+		a += c->next_rip;
+	else if (o->base != REG_NONE)
+		a += c->gpr[o->base];
+	if (o->index != REG_NONE)
+		a += c->gpr[o->index] * o->scale;
+	c->gpr[d->op[0].reg] = d->op[0].size == 4 ? (uint32_t)a : a;
+}
+
+static bool is_gpr(const struct dop *o)
+{
+	return o->kind == OPK_REG && !(o->reg & REG_HIGH8) && o->reg < 16;
+}
+
+/* A memory operand emu_la64 handles: 64-bit mode, 64-bit addressing. */
+static bool is_mem64(const struct dinsn *d, const struct dop *o, unsigned dmode)
+{
+	return o->kind == OPK_MEM && dmode == DM_LONG64 && d->asize == 8;
+}
+
+emu_handler emu_move_special(const struct dinsn *d, unsigned dmode)
+{
+	const struct dop *o0 = &d->op[0], *o1 = &d->op[1];
+
+	if ((d->fn == h_movzx || d->fn == h_movsx || d->fn == h_lea) && d->nops == 2 &&
+	    is_gpr(o0) && (o0->size == 4 || o0->size == 8)) {
+		bool sign = d->fn == h_movsx;
+		if (d->fn == h_lea)
+			return is_mem64(d, o1, dmode) ? h_lea64 : NULL;
+		if (o1->kind == OPK_REG && o1->reg < 16 + REG_HIGH8 &&
+		    (o1->size == 1 || o1->size == 2 || o1->size == 4))
+			return sign ? h_movsx_r : h_movzx_r;
+		if (is_mem64(d, o1, dmode) &&
+		    (o1->size == 1 || o1->size == 2 || o1->size == 4))
+			return sign ? h_movsx_m : h_movzx_m;
+		return NULL;
+	}
+
+	if (d->fn != h_mov || d->nops != 2 || (o0->size != 4 && o0->size != 8))
+		return NULL;
+	bool wide = o0->size == 8;
+	if (is_gpr(o0)) {
+		if (is_gpr(o1) && o1->size == o0->size)
+			return wide ? h_mov_rr8 : h_mov_rr4;
+		if (o1->kind == OPK_IMM)
+			return wide ? h_mov_ri8 : h_mov_ri4;
+		if (is_mem64(d, o1, dmode) && o1->size == o0->size)
+			return wide ? h_mov_load8 : h_mov_load4;
+		return NULL;
+	}
+	if (is_mem64(d, o0, dmode)) {
+		if (is_gpr(o1) && o1->size == o0->size)
+			return wide ? h_mov_store8 : h_mov_store4;
+		if (o1->kind == OPK_IMM)
+			return wide ? h_mov_storei8 : h_mov_storei4;
+	}
+	return NULL;
 }
 
 void emu_misc_register(void)

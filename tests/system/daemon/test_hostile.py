@@ -232,6 +232,40 @@ try:
     s.close()
     healthy(d, "non-reading client (dropped)")
 
+    # 11. legacy event registration (REGISTER 105, REGISTER_ANY 167): plain
+    # DOMAIN_EVENT_LIFECYCLE (107) messages; callbacks are bounded
+    s = connect(d)
+    s.sendall(frame(REMOTE, PROC_OPEN, payload=struct.pack(">II", 0, 0)))
+    recv_frame(s)
+    s.sendall(frame(REMOTE, 105, serial=2))
+    r = recv_frame(s)
+    check(r and r[0][5] == OK and struct.unpack(">i", r[1][:4])[0] == 1, "EVENT_REGISTER")
+    s.sendall(frame(REMOTE, 167, serial=3, payload=struct.pack(">i", 0)))
+    r = recv_frame(s)
+    check(r and r[0][5] == ERROR, "REGISTER_ANY of an already registered event refused")
+    s.sendall(frame(REMOTE, 167, serial=4, payload=struct.pack(">i", 999)))
+    r = recv_frame(s)
+    check(r and r[0][5] == ERROR, "unknown event ID refused")
+    xml = ("<domain type='vireo'><name>ev1</name><memory>65536</memory>"
+           "<os><type>hvm</type></os></domain>")
+    s.sendall(frame(REMOTE, 11, serial=5, payload=xdr_string(xml)))
+    got = [recv_frame(s), recv_frame(s)]
+    ev = [g for g in got if g and g[0][3] == MESSAGE]
+    check(len(ev) == 1 and ev[0][0][2] == 107 and ev[0][0][4] == 0 and
+          ev[0][1].endswith(struct.pack(">ii", 0, 0)) and b"ev1" in ev[0][1],
+          "define sends DOMAIN_EVENT_LIFECYCLE (defined, added)")
+    s.sendall(frame(REMOTE, 106, serial=6))
+    r = recv_frame(s)
+    check(r and r[0][5] == OK, "EVENT_DEREGISTER")
+    ok = 0
+    for i in range(300):
+        s.sendall(frame(REMOTE, 316, serial=100 + i, payload=struct.pack(">iI", 0, 0)))
+        r = recv_frame(s)
+        ok += bool(r and r[0][5] == OK)
+    check(ok == 256, f"at most 256 callbacks per connection ({ok})")
+    s.close()
+    healthy(d, "event registrations")
+
     check(d.stop() == 0, "clean exit")
 finally:
     d.cleanup()

@@ -7,12 +7,11 @@ resume, shutdown, destroy, create (transient).
 """
 import os
 import re
-import select
 import shutil
 import tempfile
 import time
 
-from vireodtest import Daemon, check, done, domain_xml, skip
+from vireodtest import Console, Daemon, check, done, domain_xml, skip
 
 if not shutil.which("virsh"):
     skip("virsh not installed (apt-get install libvirt-clients)")
@@ -126,23 +125,6 @@ def definitions(d):
     d0.cleanup()
 
 
-def read_pty(path, needle, timeout=60):
-    fd = os.open(path, os.O_RDONLY | os.O_NOCTTY | os.O_NONBLOCK)
-    text = b""
-    deadline = time.time() + timeout
-    try:
-        while time.time() < deadline and needle.encode() not in text:
-            r, _, _ = select.select([fd], [], [], 0.5)
-            if r:
-                try:
-                    text += os.read(fd, 4096)
-                except BlockingIOError:
-                    pass
-    finally:
-        os.close(fd)
-    return needle.encode() in text
-
-
 def lifecycle():
     kernel = os.environ.get("TESTKERNEL")
     if not (os.environ.get("VIREO") and kernel and os.path.exists(kernel)
@@ -161,11 +143,10 @@ def lifecycle():
     check(re.search(r"1\s+vm1\s+running", out) is not None, f"list shows id 1 running ({out!r})")
     rc, live, _ = d.virsh("dumpxml", "vm1")
     check("id='1'" in live, "live XML has the id")
-    m = re.search(r"<source path='(/dev/pts/\d+)'/>", live)
-    check(m is not None, "live XML has the serial pty")
-    if m:
-        check(read_pty(m.group(1), "waiting for power button"),
-              "guest output on the pty: waiting for the power button")
+    con = Console(d, "vm1")
+    check(con.read("waiting for power button", timeout=60),
+          "guest output on virsh console: waiting for the power button")
+    check(con.close() == 0, "virsh console ends on Ctrl+]")
     rc, out, err = d.virsh("start", "vm1")
     check(rc != 0 and "already active" in err, f"start twice refused ({err.strip()!r})")
     rc, out, err = d.virsh("suspend", "vm1")

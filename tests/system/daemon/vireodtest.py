@@ -5,6 +5,8 @@ Environment: VIREOD (the daemon), optionally VIREO and TESTKERNEL for
 lifecycle tests.
 """
 import os
+import pty
+import select
 import shutil
 import socket
 import subprocess
@@ -105,8 +107,71 @@ class Daemon:
         return p.returncode, p.stdout, p.stderr
 
 
+class Console:
+    """`virsh console NAME` on a pseudo-terminal (it refuses to run without
+    one): read() collects the guest's output, send() types."""
+
+    def __init__(self, daemon, name, force=True):
+        args = ["virsh", "-c", daemon.uri, "console"] + (["--force"] if force else []) + [name]
+        env = dict(os.environ, LIBVIRT_DEFAULT_URI="", VIRSH_DEFAULT_CONNECT_URI="")
+        self.pid, self.fd = pty.fork()
+        if self.pid == 0:
+            try:
+                os.execvpe("virsh", args, env)
+            finally:
+                os._exit(127)
+        self.text = b""
+        self.status = None
+
+    def read(self, needle=None, timeout=10.0):
+        """Read until needle (bytes or str) shows up or timeout; True if seen."""
+        if isinstance(needle, str):
+            needle = needle.encode()
+        deadline = time.time() + timeout
+        while time.time() < deadline:
+            if needle is not None and needle in self.text:
+                return True
+            r, _, _ = select.select([self.fd], [], [], 0.1)
+            if r:
+                try:
+                    data = os.read(self.fd, 4096)
+                except OSError:
+                    data = b""
+                if not data:
+                    break
+                self.text += data
+        return needle is not None and needle in self.text
+
+    def send(self, data):
+        os.write(self.fd, data.encode() if isinstance(data, str) else data)
+
+    def close(self, timeout=10.0):
+        """Ctrl+] (virsh's escape), then wait; returns virsh's exit status."""
+        if self.status is None:
+            # virsh prints its banner before it puts the terminal in raw
+            # mode; an escape typed before that is just echoed.
+            self.read(timeout=0.5)
+            try:
+                self.send(b"\x1d")
+            except OSError:
+                pass
+            deadline = time.time() + timeout
+            while time.time() < deadline:
+                pid, st = os.waitpid(self.pid, os.WNOHANG)
+                if pid:
+                    self.status = os.waitstatus_to_exitcode(st)
+                    break
+                self.read(timeout=0.1)
+            else:
+                os.kill(self.pid, 9)
+                os.waitpid(self.pid, 0)
+                self.status = -9
+            os.close(self.fd)
+        return self.status
+
+
 def domain_xml(name, kernel="/nonexistent/kernel", cmdline="console=ttyS0", memory_mib=64, virt="vireo",
-               extra_devices="", uuid=None):
+               extra_devices="", uuid=None, console_target="serial"):
     u = f"<uuid>{uuid}</uuid>" if uuid else ""
     return f"""<domain type='{virt}'>
   <name>{name}</name>{u}
@@ -124,7 +189,7 @@ def domain_xml(name, kernel="/nonexistent/kernel", cmdline="console=ttyS0", memo
   <on_crash>destroy</on_crash>
   <devices>
     <serial type='pty'><target port='0'/></serial>
-    <console type='pty'><target type='serial' port='0'/></console>
+    <console type='pty'><target type='{console_target}' port='0'/></console>
     <rng model='virtio'><backend model='random'>/dev/urandom</backend></rng>
     <memballoon model='virtio'/>{extra_devices}
   </devices>

@@ -61,9 +61,10 @@ static const char full[] =
 	"  <devices>\n"
 	"    <emulator>/usr/bin/vireo</emulator>\n"
 	"    <disk type='file' device='disk'>\n"
-	"      <driver name='vireo' type='qcow2'/>\n"
+	"      <driver name='vireo' type='qcow2' cache='none'/>\n"
 	"      <source file='/var/lib/vireo/a.qcow2'/>\n"
 	"      <target dev='vda' bus='virtio'/>\n"
+	"      <serial>DISK-1</serial>\n"
 	"    </disk>\n"
 	"    <disk type='file' device='cdrom'>\n"
 	"      <target dev='vdb'/>\n"
@@ -76,7 +77,7 @@ static const char full[] =
 	"    </interface>\n"
 	"    <interface type='bridge'><source bridge='br0'/></interface>\n"
 	"    <serial type='pty'><target port='0'/></serial>\n"
-	"    <console type='pty'><target type='serial' port='0'/></console>\n"
+	"    <console type='pty'><target type='virtio' port='0'/></console>\n"
 	"    <rng model='virtio'><backend model='random'>/dev/urandom</backend></rng>\n"
 	"    <memballoon model='virtio'/>\n"
 	"  </devices>\n"
@@ -107,12 +108,16 @@ static void test_full_round_trip(void)
 	CHECK_EQ(a->ndisks, 2);
 	CHECK(!strcmp(a->disks[0].format, "qcow2"));
 	CHECK(a->disks[1].readonly && !a->disks[1].source);
+	CHECK(!strcmp(a->disks[0].serial, "DISK-1"));
+	CHECK(!strcmp(a->disks[0].cache, "none"));
+	CHECK(!a->disks[1].serial && !a->disks[1].cache);
 	CHECK_EQ(a->nifaces, 2);
 	CHECK(!strcmp(a->ifaces[0].mac, "52:54:00:12:34:56"));
 	/* a generated MAC: locally administered QEMU prefix */
 	CHECK(!strncmp(a->ifaces[1].mac, "52:54:00:", 9));
 	CHECK_EQ(a->nchardevs, 2);
 	CHECK(a->chardevs[1].console);
+	CHECK(!strcmp(a->chardevs[1].target_type, "virtio"));
 	CHECK(!strcmp(a->memballoon, "virtio"));
 
 	x1 = domain_def_format(a, NULL);
@@ -123,6 +128,8 @@ static void test_full_round_trip(void)
 	CHECK(strstr(x1, "<memory unit='KiB'>1048576</memory>") != NULL);
 	CHECK(strstr(x1, "<name>full &amp; more</name>") != NULL);
 	CHECK(strstr(x1, " id=") == NULL);
+	CHECK(strstr(x1, "<serial>DISK-1</serial>") != NULL);
+	CHECK(strstr(x1, "cache='none'") != NULL);
 	free(x1);
 	free(x2);
 	domain_def_free(b);
@@ -257,6 +264,14 @@ static void test_refusals(void)
 	refused(HEAD "<devices><disk><source file='/a'/><target dev='vda'/>"
 		"<iotune/></disk></devices></domain>",
 		VIR_ERR_CONFIG_UNSUPPORTED, "<iotune>");
+	refused(HEAD "<devices><disk><source file='/a'/><target dev='vda'/>"
+		"<driver cache='unsafe'/></disk></devices></domain>",
+		VIR_ERR_CONFIG_UNSUPPORTED, "unsafe");
+	refused(HEAD "<devices><disk><source file='/a'/><target dev='vda'/>"
+		"<serial>a</serial><serial>b</serial></disk></devices></domain>",
+		VIR_ERR_XML_ERROR, "twice");
+	refused(HEAD "<devices><console><target type='sclp'/></console>"
+		"</devices></domain>", VIR_ERR_CONFIG_UNSUPPORTED, "sclp");
 	refused(HEAD "<devices><interface type='network'><mac address="
 		"'zz:54:00:12:34:56'/><source network='n'/></interface>"
 		"</devices></domain>", VIR_ERR_XML_ERROR, "MAC");
