@@ -282,7 +282,7 @@ emu_handler emu_move_special(const struct dinsn *d, unsigned dmode)
 		bool sign = d->fn == h_movsx;
 		if (d->fn == h_lea)
 			return is_mem64(d, o1, dmode) ? h_lea64 : NULL;
-		if (o1->kind == OPK_REG && o1->reg < 16 + REG_HIGH8 &&
+		if (o1->kind == OPK_REG && (o1->reg < 16 || (o1->reg & ~3) == REG_HIGH8) &&
 		    (o1->size == 1 || o1->size == 2 || o1->size == 4))
 			return sign ? h_movsx_r : h_movzx_r;
 		if (is_mem64(d, o1, dmode) &&
