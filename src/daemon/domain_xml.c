@@ -18,6 +18,7 @@
 
 #include "daemon/domain_xml_priv.h"
 #include "daemon/protocol.h"
+#include "daemon/xml_read.h"
 #include "lib/util.h"
 
 bool dx_is_elem(xmlNode *n)
@@ -413,65 +414,20 @@ out:
 	return ret;
 }
 
-static void swallow_xml_errors(void *ctx, const char *msg, ...)
-{
-}
-
 int domain_def_parse(const char *xml, size_t len, struct domain_def **out,
 		     struct vir_error *err)
 {
-	xmlParserCtxtPtr ctxt;
 	xmlDocPtr doc;
 	xmlNode *root;
-	struct domain_def *def;
+	struct domain_def *def = NULL;
 	int ret = -1;
 
-	if (len > INT32_MAX) {
-		vir_error_set(err, VIR_ERR_XML_ERROR, "document too large");
+	doc = xml_read_hostile(xml, len, INT32_MAX, "domain", &root, err);
+	if (!doc)
 		return -1;
-	}
-	/* libxml2 would print to stderr; the error goes to the client. */
-	xmlSetGenericErrorFunc(NULL, swallow_xml_errors);
-	ctxt = xmlNewParserCtxt();
-	if (!ctxt) {
-		vir_error_set(err, VIR_ERR_NO_MEMORY, "XML parser");
-		return -1;
-	}
-	/* No network, no entity expansion, no DTD loading: hostile input. */
-	doc = xmlCtxtReadMemory(ctxt, xml, (int)len, "domain.xml", NULL,
-				XML_PARSE_NONET | XML_PARSE_NOERROR |
-				XML_PARSE_NOWARNING);
-	if (!doc) {
-		const xmlError *e = xmlCtxtGetLastError(ctxt);
-		char msg[256];
-
-		snprintf(msg, sizeof(msg), "%s", e && e->message ?
-			 e->message : "malformed document\n");
-		msg[strcspn(msg, "\n")] = 0;
-		vir_error_set(err, VIR_ERR_XML_ERROR, "(domain_definition):%d: %s",
-			      e ? e->line : 0, msg);
-		xmlFreeParserCtxt(ctxt);
-		return -1;
-	}
-	root = xmlDocGetRootElement(doc);
 	def = calloc(1, sizeof(*def));
-	/*
-	 * A DTD brings entities, and reading an element's text expands them
-	 * recursively ("billion laughs"); domain XML never needs one.
-	 */
-	if (doc->intSubset || doc->extSubset) {
-		vir_error_set(err, VIR_ERR_XML_ERROR,
-			      "a DOCTYPE is not allowed in domain XML");
-		goto out;
-	}
 	if (!def) {
 		vir_error_set(err, VIR_ERR_NO_MEMORY, "domain definition");
-		goto out;
-	}
-	if (!root || strcmp(NAME(root), "domain")) {
-		vir_error_set(err, VIR_ERR_XML_ERROR,
-			      "unexpected root element <%s>, expecting <domain>",
-			      root ? NAME(root) : "");
 		goto out;
 	}
 	if (parse_root(def, root, err))
@@ -482,7 +438,6 @@ int domain_def_parse(const char *xml, size_t len, struct domain_def **out,
 out:
 	domain_def_free(def);
 	xmlFreeDoc(doc);
-	xmlFreeParserCtxt(ctxt);
 	return ret;
 }
 

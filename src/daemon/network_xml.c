@@ -18,6 +18,8 @@
 #include <libxml/tree.h>
 #include <libxml/xmlwriter.h>
 
+#include "daemon/xml_read.h"
+
 #include "daemon/domain_xml.h"
 #include "daemon/protocol.h"
 #include "lib/util.h"
@@ -407,60 +409,18 @@ bool network_name_valid(const char *name)
 	return domain_name_valid(name) && strlen(name) <= NET_NAME_MAX;
 }
 
-static void swallow_xml_errors(void *ctx, const char *msg, ...)
-{
-}
-
 int network_def_parse(const char *xml, size_t len, struct net_def **out,
 		      struct vir_error *err)
 {
-	xmlParserCtxtPtr ctxt;
 	xmlDocPtr doc;
 	xmlNode *root;
 	struct net_def *def = NULL;
 	char *uuid = NULL;
 	int ret = -1;
 
-	if (len > 1024 * 1024) {
-		vir_error_set(err, VIR_ERR_XML_ERROR, "document too large");
+	doc = xml_read_hostile(xml, len, 1024 * 1024, "network", &root, err);
+	if (!doc)
 		return -1;
-	}
-	/* libxml2 would print to stderr; the error goes to the client. */
-	xmlSetGenericErrorFunc(NULL, swallow_xml_errors);
-	ctxt = xmlNewParserCtxt();
-	if (!ctxt) {
-		vir_error_set(err, VIR_ERR_NO_MEMORY, "XML parser");
-		return -1;
-	}
-	/* No network access, no entities, no DTD: hostile input. */
-	doc = xmlCtxtReadMemory(ctxt, xml, (int)len, "network.xml", NULL,
-				XML_PARSE_NONET | XML_PARSE_NOERROR |
-				XML_PARSE_NOWARNING);
-	if (!doc) {
-		const xmlError *e = xmlCtxtGetLastError(ctxt);
-		char msg[256];
-
-		snprintf(msg, sizeof(msg), "%s", e && e->message ?
-			 e->message : "malformed document\n");
-		msg[strcspn(msg, "\n")] = 0;
-		vir_error_set(err, VIR_ERR_XML_ERROR,
-			      "(network_definition):%d: %s", e ? e->line : 0,
-			      msg);
-		xmlFreeParserCtxt(ctxt);
-		return -1;
-	}
-	root = xmlDocGetRootElement(doc);
-	if (doc->intSubset || doc->extSubset) {
-		vir_error_set(err, VIR_ERR_XML_ERROR,
-			      "a DOCTYPE is not allowed in network XML");
-		goto out;
-	}
-	if (!root || strcmp(NAME(root), "network")) {
-		vir_error_set(err, VIR_ERR_XML_ERROR,
-			      "unexpected root element <%s>, expecting <network>",
-			      root ? NAME(root) : "");
-		goto out;
-	}
 	def = calloc(1, sizeof(*def));
 	if (!def) {
 		vir_error_set(err, VIR_ERR_NO_MEMORY, "network definition");
@@ -481,7 +441,6 @@ out:
 	free(uuid);
 	net_def_free(def);
 	xmlFreeDoc(doc);
-	xmlFreeParserCtxt(ctxt);
 	return ret;
 }
 
