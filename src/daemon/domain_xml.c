@@ -508,17 +508,6 @@ void uuid_format(const uint8_t u[16], char out[37])
 		 u[10], u[11], u[12], u[13], u[14], u[15]);
 }
 
-static int hexval(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
-
 int uuid_parse(const char *s, uint8_t uuid[16])
 {
 	size_t nib = 0;
@@ -528,7 +517,7 @@ int uuid_parse(const char *s, uint8_t uuid[16])
 
 		if (*s == '-')
 			continue;
-		v = hexval(*s);
+		v = hex_value(*s);
 		if (v < 0 || nib >= 32)
 			return -EINVAL;
 		if (nib % 2 == 0)

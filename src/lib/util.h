@@ -22,6 +22,18 @@ static inline bool range_within(uint64_t off, uint64_t len, uint64_t size)
 	return off <= size && len <= size - off;
 }
 
+/* The value of one hexadecimal digit, or -1. */
+static inline int hex_value(char c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	if (c >= 'a' && c <= 'f')
+		return c - 'a' + 10;
+	if (c >= 'A' && c <= 'F')
+		return c - 'A' + 10;
+	return -1;
+}
+
 /*
  * Parse a size such as "512M", "2G", "4096", "1.5G" is not accepted.
  * Suffixes K, M, G, T (binary); a bare number is in bytes unless
