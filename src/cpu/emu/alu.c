@@ -238,6 +238,58 @@ static void h_cmpxchg8b(struct emu_cpu *c, const struct dinsn *d)
 	}
 }
 
+/* lock cmpxchg16b on the host; on failure lo and hi get the current value. */
+static bool cas16(void *p, uint64_t *lo, uint64_t *hi, uint64_t nlo, uint64_t nhi)
+{
+	bool ok;
+
+	__asm__ volatile("lock cmpxchg16b %1"
+			 : "=@ccz"(ok), "+m"(*(volatile unsigned __int128 *)p),
+			   "+a"(*lo), "+d"(*hi)
+			 : "b"(nlo), "c"(nhi)
+			 : "memory");
+	return ok;
+}
+
+/* CMPXCHG16B m128: 16-byte aligned or #GP(0), atomic on RAM. */
+static void h_cmpxchg16b(struct emu_cpu *c, const struct dinsn *d)
+{
+	const struct dop *o = &d->op[0];
+	if (o->kind != OPK_MEM)
+		emu_raise_ud(c);
+	uint64_t ea = emu_ea(c, d, o);
+	uint64_t la = emu_seg_la(c, o->seg, ea);
+	uint64_t lo = c->gpr[EMU_RAX], hi = c->gpr[EMU_RDX];
+	bool equal;
+	void *p;
+
+	if (la & 15)
+		emu_raise_err(c, EXC_GP, 0);
+	p = emu_lin_ptr(c, la, 16, ACC_W);
+	if (p) {
+		equal = cas16(p, &lo, &hi, c->gpr[EMU_RBX], c->gpr[EMU_RCX]);
+	} else {
+		/* MMIO: not atomic, like the other locked ops there. Aligned, so
+		 * both halves are in one page and the second access cannot fault
+		 * once the first did not. */
+		uint64_t clo = emu_read(c, o->seg, ea, 8), chi = emu_read(c, o->seg, ea + 8, 8);
+
+		equal = clo == lo && chi == hi;
+		emu_write(c, o->seg, ea, 8, equal ? c->gpr[EMU_RBX] : clo);
+		emu_write(c, o->seg, ea + 8, 8, equal ? c->gpr[EMU_RCX] : chi);
+		lo = clo;
+		hi = chi;
+	}
+	emu_flags(c);
+	if (equal) {
+		c->rflags |= FL_ZF;
+	} else {
+		c->rflags &= ~(uint64_t)FL_ZF;
+		c->gpr[EMU_RAX] = lo;
+		c->gpr[EMU_RDX] = hi;
+	}
+}
+
 /*
  * Specialised forms, chosen at decode time: a 32/64-bit register
  * destination with a register or immediate source, no LOCK. These are
@@ -432,4 +484,5 @@ void emu_alu_register(void)
 	emu_register(ZYDIS_MNEMONIC_XADD, h_xadd);
 	emu_register(ZYDIS_MNEMONIC_CMPXCHG, h_cmpxchg);
 	emu_register(ZYDIS_MNEMONIC_CMPXCHG8B, h_cmpxchg8b);
+	emu_register(ZYDIS_MNEMONIC_CMPXCHG16B, h_cmpxchg16b);
 }

@@ -48,7 +48,7 @@ void emu_cpuid(struct emu_cpu *c, uint32_t leaf, uint32_t sub, uint32_t out[4])
 	case 1:
 		a = (6 << 8) | ((EMU_MODEL & 0xF) << 4) | ((EMU_MODEL >> 4) << 16) | 1;
 		b = (c->apic_id << 24) | (1 << 16) | (8 << 8);
-		cx = (1u << 31) | (1u << 24);                  /* hypervisor TSC-deadline */
+		cx = (1u << 31) | (1u << 24) | (1u << 13);     /* hypervisor TSC-deadline CX16 */
 		dx = (1 << 4) | (1 << 5) | (1 << 6) | (1 << 8) | (1 << 9) |
 		     (1 << 3) | (1 << 13) | (1 << 15) | (1 << 16) | (1 << 19);
 		/* TSC MSR PAE CX8 APIC PSE PGE CMOV PAT CLFLUSH */

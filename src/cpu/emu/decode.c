@@ -278,7 +278,7 @@ static bool block_continues(const struct dinsn *d)
 	case ZYDIS_MNEMONIC_XOR: case ZYDIS_MNEMONIC_CMP: case ZYDIS_MNEMONIC_TEST:
 	case ZYDIS_MNEMONIC_INC: case ZYDIS_MNEMONIC_DEC: case ZYDIS_MNEMONIC_NOT:
 	case ZYDIS_MNEMONIC_NEG: case ZYDIS_MNEMONIC_XADD: case ZYDIS_MNEMONIC_CMPXCHG:
-	case ZYDIS_MNEMONIC_CMPXCHG8B:
+	case ZYDIS_MNEMONIC_CMPXCHG8B: case ZYDIS_MNEMONIC_CMPXCHG16B:
 	case ZYDIS_MNEMONIC_BSF: case ZYDIS_MNEMONIC_BSR: case ZYDIS_MNEMONIC_BT:
 	case ZYDIS_MNEMONIC_BTC: case ZYDIS_MNEMONIC_BTR: case ZYDIS_MNEMONIC_BTS:
 	case ZYDIS_MNEMONIC_DIV: case ZYDIS_MNEMONIC_IDIV: case ZYDIS_MNEMONIC_IMUL:
@@ -363,6 +363,17 @@ static const struct dinsn *decode_block(struct emu_cpu *c, struct code_page *p,
 	return &p->insns[first];
 }
 
+/*
+ * An encoding Zydis refused: #GP(0) if it runs past 15 bytes (the CPU's
+ * limit: Zydis wanted more than the 15 it was given), else #UD.
+ */
+static __attribute__((__noreturn__)) void bad_encoding(struct emu_cpu *c, ZyanStatus st)
+{
+	if (st == ZYDIS_STATUS_INSTRUCTION_TOO_LONG || st == ZYDIS_STATUS_NO_MORE_DATA)
+		emu_raise_err(c, EXC_GP, 0);
+	emu_raise_ud(c);
+}
+
 static const struct dinsn *decode_crossing(struct emu_cpu *c, uint64_t la,
 					   const uint8_t *host, unsigned off)
 {
@@ -385,7 +396,7 @@ static const struct dinsn *decode_crossing(struct emu_cpu *c, uint64_t la,
 	memcpy(c->last_bytes, buf, 15);
 	c->last_len = 15;
 	if (!ZYAN_SUCCESS(st))
-		emu_raise_ud(c);
+		bad_encoding(c, st);
 	return &c->scratch;
 }
 
@@ -437,7 +448,7 @@ const struct dinsn *emu_fetch_decode(struct emu_cpu *c)
 		memcpy(c->last_bytes, host + off, 15);
 		c->last_len = 15;
 		if (!ZYAN_SUCCESS(st))
-			emu_raise_ud(c);
+			bad_encoding(c, st);
 		if (!p)
 			return &c->scratch;
 	}

@@ -34,7 +34,7 @@ PROMPT = "vireo-guest# "
 CPUID_FLAGS = {
     "fpu", "pse", "tsc", "msr", "pae", "cx8", "apic", "pge", "cmov", "pat",
     "clflush", "mmx", "fxsr", "sse", "sse2",
-    "tsc_deadline_timer", "hypervisor",
+    "cx16", "tsc_deadline_timer", "hypervisor",
     "arat",
     "erms", "tsc_adjust",
     "lahf_lm", "syscall", "nx", "lm",
