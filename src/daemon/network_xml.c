@@ -30,58 +30,10 @@
 #define X(s) ((const xmlChar *)(s))
 #define NAME(n) ((const char *)(n)->name)
 
-static char *attr(xmlNode *n, const char *name)
-{
-	xmlChar *v = xmlGetProp(n, X(name));
-	char *s;
-
-	if (!v)
-		return NULL;
-	s = strdup((const char *)v);
-	xmlFree(v);
-	return s;
-}
-
-static char *text(xmlNode *n)
-{
-	xmlChar *v = xmlNodeGetContent(n);
-	char *s, *b, *e;
-
-	if (!v)
-		return strdup("");
-	b = (char *)v;
-	while (*b == ' ' || *b == '\t' || *b == '\n' || *b == '\r')
-		b++;
-	e = b + strlen(b);
-	while (e > b && (e[-1] == ' ' || e[-1] == '\t' || e[-1] == '\n' ||
-			 e[-1] == '\r'))
-		e--;
-	s = strndup(b, (size_t)(e - b));
-	xmlFree(v);
-	return s;
-}
-
-static int unsupported(struct vir_error *err, xmlNode *n)
-{
-	vir_error_set(err, VIR_ERR_CONFIG_UNSUPPORTED,
-		      "element <%s> in <%s> is not supported by vireo", NAME(n),
-		      n->parent ? NAME(n->parent) : "");
-	return -1;
-}
-
-/* Refuse any child element of n. */
-static int no_children(xmlNode *n, struct vir_error *err)
-{
-	for (xmlNode *c = n->children; c; c = c->next)
-		if (c->type == XML_ELEMENT_NODE)
-			return unsupported(err, c);
-	return 0;
-}
-
 static int ip_attr(xmlNode *n, const char *name, bool required,
 		   uint32_t *out, bool *present, struct vir_error *err)
 {
-	char *v = attr(n, name);
+	char *v = dx_attr(n, name);
 	int r = 0;
 
 	if (present)
@@ -106,11 +58,11 @@ static int ip_attr(xmlNode *n, const char *name, bool required,
 
 static int mac_attr(xmlNode *n, uint8_t mac[6], struct vir_error *err)
 {
-	char *v = attr(n, "address");
+	char *v = dx_attr(n, "address");
 	int r = 0;
 
 	if (!v)
-		v = attr(n, "mac");
+		v = dx_attr(n, "mac");
 	if (!v || mac_parse(v, mac) || !mac_valid_unicast(mac)) {
 		vir_error_set(err, VIR_ERR_XML_ERROR,
 			      "invalid MAC address '%s' in <%s>", v ? v : "",
@@ -160,7 +112,7 @@ static int parse_dhcp(struct net_def *def, xmlNode *dhcp,
 					      ipv4_format(def->range_end, b));
 				return -1;
 			}
-			if (no_children(c, err))
+			if (dx_no_children(c, err))
 				return -1;
 			def->has_dhcp = true;
 		} else if (!strcmp(NAME(c), "host")) {
@@ -174,12 +126,12 @@ static int parse_dhcp(struct net_def *def, xmlNode *dhcp,
 				return -1;
 			}
 			def->nhosts++;
-			m = attr(c, "mac");
+			m = dx_attr(c, "mac");
 			free(m);
 			h->has_mac = m != NULL;
 			if (h->has_mac && mac_attr(c, h->mac, err))
 				return -1;
-			h->name = attr(c, "name");
+			h->name = dx_attr(c, "name");
 			if (ip_attr(c, "ip", true, &h->ip, NULL, err))
 				return -1;
 			if (!h->has_mac && !h->name) {
@@ -199,10 +151,10 @@ static int parse_dhcp(struct net_def *def, xmlNode *dhcp,
 					      ipv4_format(h->ip, a));
 				return -1;
 			}
-			if (no_children(c, err))
+			if (dx_no_children(c, err))
 				return -1;
 		} else {
-			return unsupported(err, c);
+			return dx_unsupported(err, c);
 		}
 	}
 	return 0;
@@ -210,7 +162,7 @@ static int parse_dhcp(struct net_def *def, xmlNode *dhcp,
 
 static int parse_ip(struct net_def *def, xmlNode *n, struct vir_error *err)
 {
-	char *family = attr(n, "family"), *prefix = attr(n, "prefix");
+	char *family = dx_attr(n, "family"), *prefix = dx_attr(n, "prefix");
 	uint32_t mask = 0;
 	bool has_mask;
 	int r = -1;
@@ -266,7 +218,7 @@ static int parse_ip(struct net_def *def, xmlNode *n, struct vir_error *err)
 		if (!strcmp(NAME(c), "dhcp"))
 			r = parse_dhcp(def, c, err);
 		else
-			r = unsupported(err, c);
+			r = dx_unsupported(err, c);
 	}
 out:
 	free(family);
@@ -277,7 +229,7 @@ out:
 static int parse_forward(struct net_def *def, xmlNode *n,
 			 struct vir_error *err)
 {
-	char *mode = attr(n, "mode");
+	char *mode = dx_attr(n, "mode");
 	int r = 0;
 
 	if (!mode || !strcmp(mode, "nat"))
@@ -293,21 +245,21 @@ static int parse_forward(struct net_def *def, xmlNode *n,
 		r = -1;
 	}
 	free(mode);
-	def->forward_dev = attr(n, "dev");
+	def->forward_dev = dx_attr(n, "dev");
 	if (!r && def->forward_dev && !hostnet_ifname_valid(def->forward_dev)) {
 		vir_error_set(err, VIR_ERR_XML_ERROR,
 			      "invalid forward device '%s'", def->forward_dev);
 		r = -1;
 	}
-	return r ? r : no_children(n, err);
+	return r ? r : dx_no_children(n, err);
 }
 
 static int parse_bridge(struct net_def *def, xmlNode *n,
 			struct vir_error *err)
 {
-	char *stp = attr(n, "stp");
+	char *stp = dx_attr(n, "stp");
 
-	def->bridge = attr(n, "name");
+	def->bridge = dx_attr(n, "name");
 	def->stp = stp && !strcmp(stp, "on");
 	free(stp);
 	if (def->bridge && !hostnet_ifname_valid(def->bridge)) {
@@ -315,18 +267,7 @@ static int parse_bridge(struct net_def *def, xmlNode *n,
 			      "invalid bridge name '%s'", def->bridge);
 		return -1;
 	}
-	return no_children(n, err);
-}
-
-static int take_text(xmlNode *n, char **slot, struct vir_error *err)
-{
-	if (*slot) {
-		vir_error_set(err, VIR_ERR_XML_ERROR,
-			      "element <%s> appears twice", NAME(n));
-		return -1;
-	}
-	*slot = text(n);
-	return *slot ? no_children(n, err) : -1;
+	return dx_no_children(n, err);
 }
 
 static int parse_elem(struct net_def *def, xmlNode *c, char **uuid,
@@ -335,31 +276,31 @@ static int parse_elem(struct net_def *def, xmlNode *c, char **uuid,
 	const char *e = NAME(c);
 
 	if (!strcmp(e, "name"))
-		return take_text(c, &def->name, err);
+		return dx_take_text(c, &def->name, err);
 	if (!strcmp(e, "uuid"))
-		return take_text(c, uuid, err);
+		return dx_take_text(c, uuid, err);
 	if (!strcmp(e, "forward"))
 		return parse_forward(def, c, err);
 	if (!strcmp(e, "bridge"))
 		return parse_bridge(def, c, err);
 	if (!strcmp(e, "mac")) {
 		def->has_mac = true;
-		return mac_attr(c, def->mac, err) ? -1 : no_children(c, err);
+		return mac_attr(c, def->mac, err) ? -1 : dx_no_children(c, err);
 	}
 	if (!strcmp(e, "domain")) {
 		free(def->domain);
-		def->domain = attr(c, "name");
+		def->domain = dx_attr(c, "name");
 		if (!def->domain || !def->domain[0] ||
 		    strpbrk(def->domain, "/, \t\n#")) {
 			vir_error_set(err, VIR_ERR_XML_ERROR,
 				      "invalid <domain name>");
 			return -1;
 		}
-		return no_children(c, err);
+		return dx_no_children(c, err);
 	}
 	if (!strcmp(e, "ip"))
 		return parse_ip(def, c, err);
-	return unsupported(err, c);
+	return dx_unsupported(err, c);
 }
 
 static int check_def(struct net_def *def, const char *uuid,

@@ -1,8 +1,10 @@
 #include "daemon/xml_read.h"
 
+#include <ctype.h>
 #include <libxml/parser.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "daemon/protocol.h"
@@ -55,4 +57,75 @@ xmlDocPtr xml_read_hostile(const char *xml, size_t len, size_t max_len,
 	}
 	xmlFreeDoc(doc);
 	return NULL;
+}
+
+/* ---- reading elements of a parsed definition ---- */
+
+bool dx_is_elem(xmlNode *n)
+{
+	return n->type == XML_ELEMENT_NODE;
+}
+
+/* Attribute value as a malloc'd string, or NULL when absent. */
+char *dx_attr(xmlNode *n, const char *name)
+{
+	xmlChar *v = xmlGetProp(n, (const xmlChar *)name);
+	char *s;
+
+	if (!v)
+		return NULL;
+	s = strdup((const char *)v);
+	xmlFree(v);
+	return s;
+}
+
+/* Element text with surrounding whitespace removed, malloc'd. */
+char *dx_text(xmlNode *n)
+{
+	xmlChar *v = xmlNodeGetContent(n);
+	const char *b, *e;
+	char *s;
+
+	if (!v)
+		return strdup("");
+	b = (const char *)v;
+	while (*b && isspace((unsigned char)*b))
+		b++;
+	e = b + strlen(b);
+	while (e > b && isspace((unsigned char)e[-1]))
+		e--;
+	s = strndup(b, e - b);
+	xmlFree(v);
+	return s;
+}
+
+int dx_unsupported(struct vir_error *err, xmlNode *n)
+{
+	vir_error_set(err, VIR_ERR_CONFIG_UNSUPPORTED,
+		      "element <%s> in <%s> is not supported by vireo", (const char *)n->name,
+		      n->parent ? (const char *)n->parent->name : "?");
+	return -1;
+}
+
+/* Containers that hold only elements: any child element is refused. */
+int dx_no_children(xmlNode *n, struct vir_error *err)
+{
+	for (xmlNode *c = n->children; c; c = c->next)
+		if (dx_is_elem(c))
+			return dx_unsupported(err, c);
+	return 0;
+}
+
+/* Store a singleton string element; a second copy is an error. */
+int dx_take_text(xmlNode *n, char **slot, struct vir_error *err)
+{
+	if (*slot) {
+		vir_error_set(err, VIR_ERR_XML_ERROR, "element <%s> appears twice",
+			      (const char *)n->name);
+		return -1;
+	}
+	if (dx_no_children(n, err))
+		return -1;
+	*slot = dx_text(n);
+	return *slot ? 0 : -1;
 }

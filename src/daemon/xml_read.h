@@ -20,4 +20,17 @@
 xmlDocPtr xml_read_hostile(const char *xml, size_t len, size_t max_len,
 			   const char *kind, xmlNode **root, struct vir_error *err);
 
+/* Reading elements of a parsed definition (domain and network XML alike). */
+bool dx_is_elem(xmlNode *n);
+/* Attribute value, malloc'd, or NULL when absent. */
+char *dx_attr(xmlNode *n, const char *name);
+/* Element text, trimmed, malloc'd. */
+char *dx_text(xmlNode *n);
+/* Refuse element n with CONFIG_UNSUPPORTED; returns -1. */
+int dx_unsupported(struct vir_error *err, xmlNode *n);
+/* -1 (CONFIG_UNSUPPORTED) if n has any child element. */
+int dx_no_children(xmlNode *n, struct vir_error *err);
+/* A singleton text element into *slot (error if seen twice). */
+int dx_take_text(xmlNode *n, char **slot, struct vir_error *err);
+
 #endif
