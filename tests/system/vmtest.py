@@ -28,6 +28,7 @@ def check(cond, what):
     else:
         failures += 1
         print(f"FAIL {what}")
+    sys.stdout.flush()
     return cond
 
 

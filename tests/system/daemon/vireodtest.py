@@ -14,25 +14,8 @@ import sys
 import tempfile
 import time
 
-passed = 0
-failed = 0
-
-
-def check(cond, what):
-    global passed, failed
-    if cond:
-        passed += 1
-        print(f"ok   {what}")
-    else:
-        failed += 1
-        print(f"FAIL {what}")
-    sys.stdout.flush()
-    return cond
-
-
-def done():
-    print(f"{passed} passed, {failed} failed")
-    sys.exit(1 if failed else 0)
+# One bookkeeping for all system tests (tests/system/vmtest.py).
+from vmtest import check, finish as done  # noqa: E402,F401
 
 
 def skip(why):
