@@ -18,6 +18,12 @@ cache=${VIREO_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/vireo}
 mkdir -p "$cache/debs"
 cd "$cache"
 
+# Tests build the guest from several processes at once: one builds, the
+# others wait for it and then take the fast path. Outputs are renamed into
+# place, so a reader never sees a half-written file.
+exec 9>"$cache/.lock"
+flock 9
+
 # Fast path: the last build is current unless apt's package lists or this
 # script changed since (apt-cache alone takes seconds here).
 last="$cache/last-$mode"
@@ -123,8 +129,12 @@ INIT
 chmod +x "$root/init"
 
 mkdir -p "$out"
-cp "$work"/kernel/boot/vmlinuz-* "$out/vmlinuz"
-(cd "$root" && find . | cpio -o -H newc --quiet | gzip -9) > "$out/initramfs.cpio.gz"
+rm -f "$out/stamp"
+cp "$work"/kernel/boot/vmlinuz-* "$out/vmlinuz.tmp"
+(cd "$root" && find . | cpio -o -H newc --quiet | gzip -9) > "$out/initramfs.cpio.gz.tmp"
+mv "$out/vmlinuz.tmp" "$out/vmlinuz"
+mv "$out/initramfs.cpio.gz.tmp" "$out/initramfs.cpio.gz"
 echo "$stamp" > "$out/stamp"
-printf '%s\n%s\n%s\n' "$out/vmlinuz" "$out/initramfs.cpio.gz" "$self_hash" > "$last"
+printf '%s\n%s\n%s\n' "$out/vmlinuz" "$out/initramfs.cpio.gz" "$self_hash" > "$last.tmp"
+mv "$last.tmp" "$last"
 head -n 2 "$last"
