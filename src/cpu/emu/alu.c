@@ -428,15 +428,31 @@ static emu_handler alu_mem_special(const struct dinsn *d, unsigned dmode)
 	return NULL;
 }
 
+/* The register forms of the binary operations, in JA_* order. */
+static const struct {
+	emu_handler gen, rr4, rr8, ri4, ri8;
+} bin[] = {
+#define B(n) { h_##n, h_##n##_rr4, h_##n##_rr8, h_##n##_ri4, h_##n##_ri8 }
+	B(add), B(or), B(and), B(sub), B(xor), B(cmp), B(test),
+#undef B
+};
+
+bool emu_alu_jit_form(const struct dinsn *d, struct jit_form *f)
+{
+	for (unsigned i = 0; i < sizeof(bin) / sizeof(bin[0]); i++) {
+		emu_handler h = d->fn;
+		if (h != bin[i].rr4 && h != bin[i].rr8 && h != bin[i].ri4 && h != bin[i].ri8)
+			continue;
+		f->kind = h == bin[i].rr4 || h == bin[i].rr8 ? JF_ALU_RR : JF_ALU_RI;
+		f->op = (uint8_t)i;
+		f->size = h == bin[i].rr8 || h == bin[i].ri8 ? 8 : 4;
+		return true;
+	}
+	return false;
+}
+
 emu_handler emu_alu_special(const struct dinsn *d, unsigned dmode)
 {
-	static const struct {
-		emu_handler gen, rr4, rr8, ri4, ri8;
-	} bin[] = {
-#define B(n) { h_##n, h_##n##_rr4, h_##n##_rr8, h_##n##_ri4, h_##n##_ri8 }
-		B(add), B(or), B(and), B(sub), B(xor), B(cmp), B(test),
-#undef B
-	};
 	const struct dop *o0 = &d->op[0], *o1 = &d->op[1];
 
 	emu_handler mem = alu_mem_special(d, dmode);

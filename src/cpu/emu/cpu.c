@@ -170,6 +170,10 @@ struct emu_cpu *emu_cpu_create(struct guest_mem *mem, struct bus *pio,
 		return NULL;
 	}
 	emu_decode_init(c);
+	/* VIREO_EMU_JIT=0 runs every block in the interpreter (to compare). */
+	const char *jit = getenv("VIREO_EMU_JIT");
+	if (!jit || strcmp(jit, "0") != 0)
+		c->jit = emu_jit_create();
 	reset_state(c);
 	return c;
 }
@@ -179,6 +183,7 @@ void emu_cpu_destroy(struct emu_cpu *c)
 	if (!c)
 		return;
 	emu_decode_free(c);
+	emu_jit_destroy(c->jit);
 	shared_put(c->sh);
 	free(c);
 }
@@ -524,6 +529,14 @@ static inline void run_block(struct emu_cpu *c)
 	c->budget -= n;
 	c->icount += n;
 	c->exit_req = false;
+	if (c->jit && c->code64 && n == d->rem && d != &c->scratch) {
+		struct dinsn *w = (struct dinsn *)d;
+		if (w->jit || (++w->jit_hits >= JIT_THRESHOLD &&
+			       emu_jit_translate(c, w, n))) {
+			w->jit(c, d, rip);
+			return;
+		}
+	}
 	/* Only a block's last instruction may jump, so RIP stays in a
 	 * register until then instead of going through c->next_rip. */
 	for (;;) {

@@ -71,6 +71,7 @@ void emu_decode_free(struct emu_cpu *c)
 	}
 	c->npages = 0;
 	emu_fetch_forget(c);
+	emu_jit_reset(c);
 }
 
 static uint8_t gpr_index(ZydisRegister r)
@@ -313,7 +314,6 @@ static bool block_continues(const struct dinsn *d)
 	}
 }
 
-#define BLOCK_MAX 64
 
 /* Append d, decoded at page offset off, to p; its index or -1 if full. */
 static int page_append(struct code_page *p, const struct dinsn *d, unsigned off)
@@ -340,7 +340,7 @@ static int page_append(struct code_page *p, const struct dinsn *d, unsigned off)
  * straight-line run after it into the following entries, so that the
  * run loop executes them back to back. A block stops before code that is
  * already decoded, before an instruction that might cross the page, and
- * after BLOCK_MAX instructions. Every entry's rem counts to the block's
+ * after BLOCK_MAX_INSNS instructions. Every entry's rem counts to the block's
  * end, so entering in the middle of a block (a jump target) also works.
  */
 static const struct dinsn *decode_block(struct emu_cpu *c, struct code_page *p,
@@ -348,7 +348,7 @@ static const struct dinsn *decode_block(struct emu_cpu *c, struct code_page *p,
 {
 	unsigned count = 1, next = off + p->insns[first].len;
 
-	while (count < BLOCK_MAX && block_continues(&p->insns[p->n - 1]) &&
+	while (count < BLOCK_MAX_INSNS && block_continues(&p->insns[p->n - 1]) &&
 	       next <= 4096 - 15 && !p->idx[next]) {
 		struct dinsn tmp;
 		if (!ZYAN_SUCCESS(decode_bytes(c, host + next, 15, &tmp)))

@@ -66,7 +66,11 @@ struct dinsn {
 	/* Instructions from this one to the end of its decoded block,
 	 * inclusive: the following rem - 1 entries run straight after it. */
 	uint8_t rem;
+	uint8_t jit_hits;      /* block entries seen before translating (jit.c) */
 	struct dop op[3];
+	/* Host code of the block entered here, or NULL (jit.c); valid while
+	 * the page stays decoded, as it depends only on this block's entries. */
+	void (*jit)(struct emu_cpu *c, const struct dinsn *d, uint64_t rip);
 };
 
 enum { REP_NONE, REP_E, REP_NE };
@@ -201,6 +205,7 @@ struct code_page {
 };
 
 #define CODE_HASH 4096
+#define BLOCK_MAX_INSNS 64            /* decoded block length (decode.c) */
 #define FC_NONE (~0ULL)
 #define FCACHE_SIZE 32
 #define CODE_MAX_PAGES 8192
@@ -280,6 +285,9 @@ struct emu_cpu {
 	unsigned budget;              /* instructions left in emu_cpu_run */
 	uint8_t last_bytes[16];       /* bytes of the last fetched insn (errors) */
 	uint8_t last_len;
+
+	/* Block translator (jit.c): host code buffer, NULL when off. */
+	struct emu_jit *jit;
 
 	unsigned apic_id;
 	unsigned ncpus;               /* vCPUs of the VM (CPUID topology); 0 = 1 */
@@ -387,6 +395,21 @@ emu_handler emu_arith_special(const struct dinsn *d, unsigned dmode);
 emu_handler emu_ctrl_special(const struct dinsn *d, unsigned dmode);
 emu_handler emu_move_special(const struct dinsn *d, unsigned dmode);
 
+/*
+ * Forms the block translator (jit.c) emits as host code instead of a
+ * handler call, recognised by their specialised handler: MOV and the
+ * binary operations with a 32/64-bit register destination and a register
+ * or immediate source, and LEA with 64-bit addressing. op is JA_* for the
+ * binary operations.
+ */
+enum { JF_NONE, JF_MOV_RR, JF_MOV_RI, JF_LEA, JF_ALU_RR, JF_ALU_RI };
+enum { JA_ADD, JA_OR, JA_AND, JA_SUB, JA_XOR, JA_CMP, JA_TEST };
+struct jit_form {
+	uint8_t kind, op, size;
+};
+bool emu_alu_jit_form(const struct dinsn *d, struct jit_form *f);
+bool emu_move_jit_form(const struct dinsn *d, struct jit_form *f);
+
 /* Handlers picked by operand kind (segment.c, system.c). */
 void emu_h_mov_sreg(struct emu_cpu *c, const struct dinsn *d);
 void emu_h_mov_cr(struct emu_cpu *c, const struct dinsn *d);
@@ -402,6 +425,19 @@ void emu_far_ret(struct emu_cpu *c, unsigned osize, unsigned extra);
 void emu_iret_prot(struct emu_cpu *c, unsigned osize);
 /* #GP unless port I/O is allowed at this CPL/IOPL (system.c). */
 void emu_io_check(struct emu_cpu *c, uint16_t port, unsigned size);
+
+/* --- block translator (jit.c) --- */
+/* Entries of a block before it is translated: code that runs once (boot,
+ * initcalls) stays interpreted. */
+#define JIT_THRESHOLD 2
+struct emu_jit *emu_jit_create(void);
+void emu_jit_destroy(struct emu_jit *j);
+/* Host code for the n-instruction block entered at d (64-bit mode), or
+ * NULL (untranslatable, or the buffer was full and is emptied: every
+ * page's entries then lose their code). */
+void *emu_jit_translate(struct emu_cpu *c, struct dinsn *d, unsigned n);
+/* Forget all translations (decoded pages freed). */
+void emu_jit_reset(struct emu_cpu *c);
 
 /* --- flags (flags.c) --- */
 uint64_t emu_flags(struct emu_cpu *c);              /* materialized RFLAGS */

@@ -175,6 +175,23 @@ static void h_mov_ri8(struct emu_cpu *c, const struct dinsn *d)
 	c->gpr[d->op[0].reg] = (uint64_t)d->op[1].val;
 }
 
+static void h_lea64(struct emu_cpu *c, const struct dinsn *d);
+
+bool emu_move_jit_form(const struct dinsn *d, struct jit_form *f)
+{
+	if (d->fn == h_lea64)
+		f->kind = JF_LEA;
+	else if (d->fn == h_mov_rr4 || d->fn == h_mov_rr8)
+		f->kind = JF_MOV_RR;
+	else if (d->fn == h_mov_ri4 || d->fn == h_mov_ri8)
+		f->kind = JF_MOV_RI;
+	else
+		return false;
+	f->op = 0;
+	f->size = d->fn == h_mov_rr8 || d->fn == h_mov_ri8 ? 8 : 4;
+	return true;
+}
+
 /*
  * 64-bit mode loads and stores of 32/64-bit registers (and immediates):
  * the TLB hit inline, everything else through emu_lin_*.

@@ -1,0 +1,405 @@
+/*
+ * Block translator, first stage of binary translation: a decoded block of
+ * 64-bit code becomes one host function. Most instructions become a direct
+ * call of their handler with the bookkeeping the interpreter's block loop
+ * does (RIP, next RIP and RSP for precise faults, the end-of-block check
+ * after a store to decoded code), so the loop, its indirect call and its
+ * counters go away; MOV, LEA and the binary ALU operations with a
+ * register destination become host instructions on the register file, and their
+ * lazy-flags record is left out where the next flag writer in the block
+ * overwrites it before anything can read it.
+ *
+ * Host: x86-64 only (the emu engine runs on x86-64 hosts). Generated code
+ * keeps the vCPU in rbx, the block's first RIP in r12 and its first
+ * decoded entry in r13 (the entries may move between runs when their page
+ * grows, so the code addresses them relative to r13, never absolutely).
+ * A fault inside a handler longjmps out of the generated code to
+ * emu_cpu_run(), as it would out of the interpreter's loop.
+ *
+ * Translations live in a per-vCPU buffer; when it is full, every
+ * translation is dropped and the buffer starts again. A translation hangs
+ * off the block's entry and depends on nothing but the entries of its own
+ * block, which stay as they are while their page is decoded; a write to
+ * the page re-decodes it into fresh entries without code.
+ */
+#include <stddef.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+
+#include "cpu/emu/emu_internal.h"
+
+#if defined(__x86_64__)
+
+#define JIT_BUF_SIZE (16u << 20)
+/* Host bytes one instruction can take (a call with its bookkeeping is
+ * about 60), and the prologue/epilogue. */
+#define JIT_INSN_MAX 96
+#define JIT_FIXED    64
+
+struct emu_jit {
+	uint8_t *buf;
+	size_t used;
+};
+
+struct emu_jit *emu_jit_create(void)
+{
+	struct emu_jit *j = calloc(1, sizeof(*j));
+	if (!j)
+		return NULL;
+	j->buf = mmap(NULL, JIT_BUF_SIZE, PROT_READ | PROT_WRITE | PROT_EXEC,
+		      MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (j->buf == MAP_FAILED) {
+		free(j);
+		return NULL;
+	}
+	return j;
+}
+
+void emu_jit_destroy(struct emu_jit *j)
+{
+	if (!j)
+		return;
+	munmap(j->buf, JIT_BUF_SIZE);
+	free(j);
+}
+
+void emu_jit_reset(struct emu_cpu *c)
+{
+	if (!c->jit)
+		return;
+	for (unsigned h = 0; h < CODE_HASH; h++)
+		for (struct code_page *p = c->hash[h]; p; p = p->next)
+			for (unsigned i = 0; i < p->n; i++)
+				p->insns[i].jit = NULL;
+	c->jit->used = 0;
+}
+
+/* --- emitter --- */
+
+struct emit {
+	uint8_t *p;
+};
+
+#define OFF(f)  ((int32_t)offsetof(struct emu_cpu, f))
+#define GPR(r)  (OFF(gpr) + 8 * (int32_t)(r))
+
+/* Host registers used by generated code (their encoding numbers). */
+enum { RAX = 0, RCX = 1, RDX = 2 };
+
+static void put8(struct emit *e, uint8_t v)
+{
+	*e->p++ = v;
+}
+
+static void put32(struct emit *e, uint32_t v)
+{
+	memcpy(e->p, &v, 4);
+	e->p += 4;
+}
+
+static void put64(struct emit *e, uint64_t v)
+{
+	memcpy(e->p, &v, 8);
+	e->p += 8;
+}
+
+/* opcode with a [rbx + disp32] operand and reg (or /digit) in ModRM.reg. */
+static void mem_op(struct emit *e, bool wide, uint8_t opcode, unsigned reg, int32_t disp)
+{
+	if (wide)
+		put8(e, 0x48);
+	put8(e, opcode);
+	put8(e, (uint8_t)(0x80 | reg << 3 | 3));
+	put32(e, (uint32_t)disp);
+}
+
+static void load(struct emit *e, unsigned reg, int32_t disp, unsigned size)
+{
+	mem_op(e, size == 8, 0x8B, reg, disp);     /* a 32-bit load zero-extends */
+}
+
+static void store64(struct emit *e, unsigned reg, int32_t disp)
+{
+	mem_op(e, true, 0x89, reg, disp);
+}
+
+static void store_imm8(struct emit *e, int32_t disp, uint8_t v)
+{
+	mem_op(e, false, 0xC6, 0, disp);
+	put8(e, v);
+}
+
+/* reg = v (all 64 bits). */
+static void load_imm(struct emit *e, unsigned reg, uint64_t v)
+{
+	if (v <= 0xFFFFFFFFu) {
+		put8(e, (uint8_t)(0xB8 + reg));        /* mov r32, imm32 */
+		put32(e, (uint32_t)v);
+	} else if ((int64_t)v == (int32_t)v) {
+		put8(e, 0x48);                          /* mov r64, simm32 */
+		put8(e, 0xC7);
+		put8(e, (uint8_t)(0xC0 + reg));
+		put32(e, (uint32_t)v);
+	} else {
+		put8(e, 0x48);                          /* mov r64, imm64 */
+		put8(e, (uint8_t)(0xB8 + reg));
+		put64(e, v);
+	}
+}
+
+/* reg = r12 + off: a RIP within the block. */
+static void rip_to(struct emit *e, unsigned reg, uint32_t off)
+{
+	put8(e, 0x49);                          /* lea reg, [r12 + disp32] */
+	put8(e, 0x8D);
+	put8(e, (uint8_t)(0x84 | reg << 3));
+	put8(e, 0x24);
+	put32(e, off);
+}
+
+static void rip_to_rax(struct emit *e, uint32_t off)
+{
+	rip_to(e, RAX, off);
+}
+
+static void emit_bytes(struct emit *e, const uint8_t *b, size_t n)
+{
+	memcpy(e->p, b, n);
+	e->p += n;
+}
+
+/* --- translation --- */
+
+static bool writes_all_flags(const struct jit_form *f)
+{
+	return f->kind == JF_ALU_RR || f->kind == JF_ALU_RI;
+}
+
+/*
+ * Whether the flags that entry i of the block records are dead: the next
+ * flag writer is inline code that overwrites all of them, with only
+ * inline MOVs in between (they neither fault nor read flags, so nothing
+ * can observe the record first).
+ */
+static bool flags_dead(const struct jit_form *f, unsigned i, unsigned n)
+{
+	for (unsigned j = i + 1; j < n; j++) {
+		if (writes_all_flags(&f[j]))
+			return true;
+		if (f[j].kind != JF_MOV_RR && f[j].kind != JF_MOV_RI && f[j].kind != JF_LEA)
+			return false;
+	}
+	return false;
+}
+
+static void emit_mov(struct emit *e, const struct dinsn *d, const struct jit_form *f)
+{
+	unsigned dst = d->op[0].reg;
+	if (f->kind == JF_MOV_RR)
+		load(e, RAX, GPR(d->op[1].reg), f->size);
+	else
+		load_imm(e, RAX, f->size == 8 ? (uint64_t)d->op[1].val
+					      : (uint32_t)d->op[1].val);
+	store64(e, RAX, GPR(dst));
+}
+
+/* LEA as h_lea64 in move.c: 64-bit addressing, no segment base. */
+static void emit_lea(struct emit *e, const struct dinsn *d, uint32_t next_off)
+{
+	const struct dop *o = &d->op[1];
+	static const uint8_t add_rax_rcx[] = { 0x48, 0x01, 0xC8 };
+
+	load_imm(e, RAX, (uint64_t)o->val);
+	if (o->base == REG_RIP) {
+		rip_to(e, RCX, next_off);
+		emit_bytes(e, add_rax_rcx, sizeof(add_rax_rcx));
+	} else if (o->base != REG_NONE) {
+		mem_op(e, true, 0x03, RAX, GPR(o->base));      /* add rax, [base] */
+	}
+	if (o->index != REG_NONE) {
+		load(e, RCX, GPR(o->index), 8);
+		if (o->scale > 1) {
+			put8(e, 0x48);                            /* shl rcx, log2 scale */
+			put8(e, 0xC1);
+			put8(e, 0xE1);
+			put8(e, (uint8_t)__builtin_ctz(o->scale));
+		}
+		emit_bytes(e, add_rax_rcx, sizeof(add_rax_rcx));
+	}
+	if (d->op[0].size == 4) {
+		put8(e, 0x89);                                    /* mov eax, eax */
+		put8(e, 0xC0);
+	}
+	store64(e, RAX, GPR(d->op[0].reg));
+}
+
+/*
+ * The binary operation as alu_reg() in alu.c does it: a in rcx, b in rax,
+ * the result in rdx (32-bit forms zero-extend), written back unless CMP
+ * or TEST, then the lazy record {op, size, a, b, r} unless dead.
+ */
+static void emit_alu(struct emit *e, const struct dinsn *d, const struct jit_form *f,
+		     bool dead)
+{
+	static const uint8_t host_op[] = {
+		[JA_ADD] = 0x01, [JA_OR] = 0x09, [JA_AND] = 0x21, [JA_SUB] = 0x29,
+		[JA_XOR] = 0x31, [JA_CMP] = 0x29, [JA_TEST] = 0x21,
+	};
+	static const uint8_t lf[] = {
+		[JA_ADD] = LF_ADD, [JA_OR] = LF_LOGIC, [JA_AND] = LF_LOGIC,
+		[JA_SUB] = LF_SUB, [JA_XOR] = LF_LOGIC, [JA_CMP] = LF_SUB,
+		[JA_TEST] = LF_LOGIC,
+	};
+	bool wide = f->size == 8;
+	unsigned dst = d->op[0].reg;
+
+	load(e, RCX, GPR(dst), f->size);
+	if (f->kind == JF_ALU_RR)
+		load(e, RAX, GPR(d->op[1].reg), f->size);
+	else
+		load_imm(e, RAX, wide ? (uint64_t)d->op[1].val : (uint32_t)d->op[1].val);
+	if (wide)
+		put8(e, 0x48);
+	put8(e, 0x89);                  /* mov rdx, rcx */
+	put8(e, 0xCA);
+	if (wide)
+		put8(e, 0x48);
+	put8(e, host_op[f->op]);        /* op rdx, rax */
+	put8(e, 0xC2);
+	if (f->op != JA_CMP && f->op != JA_TEST)
+		store64(e, RDX, GPR(dst));
+	if (dead)
+		return;
+	store_imm8(e, OFF(lf_op), lf[f->op]);
+	store_imm8(e, OFF(lf_size), f->size);
+	store64(e, RCX, OFF(lf_dst));
+	store64(e, RAX, OFF(lf_src));
+	store64(e, RDX, OFF(lf_res));
+}
+
+/* The handler call with the interpreter's per-instruction bookkeeping. */
+static void emit_call(struct emit *e, const struct dinsn *d, unsigned i,
+		      uint32_t off, uint32_t next_off)
+{
+	if (i > 0) {
+		/* c->rip = c->insn_rip = rip; c->insn_rsp = RSP */
+		rip_to_rax(e, off);
+		store64(e, RAX, OFF(rip));
+		store64(e, RAX, OFF(insn_rip));
+		load(e, RAX, GPR(EMU_RSP), 8);
+		store64(e, RAX, OFF(insn_rsp));
+	}
+	rip_to_rax(e, next_off);
+	store64(e, RAX, OFF(next_rip));
+	static const uint8_t args[] = {
+		0x48, 0x89, 0xDF,               /* mov rdi, rbx */
+		0x49, 0x8D, 0xB5,               /* lea rsi, [r13 + disp32] */
+	};
+	emit_bytes(e, args, sizeof(args));
+	put32(e, (uint32_t)(i * sizeof(struct dinsn)));
+	put8(e, 0x48);                          /* mov rax, fn; call rax */
+	put8(e, 0xB8);
+	put64(e, (uint64_t)(uintptr_t)d->fn);
+	put8(e, 0xFF);
+	put8(e, 0xD0);
+}
+
+void *emu_jit_translate(struct emu_cpu *c, struct dinsn *d, unsigned n)
+{
+	struct emu_jit *j = c->jit;
+	struct jit_form form[BLOCK_MAX_INSNS];
+
+	if (n > BLOCK_MAX_INSNS)
+		return NULL;
+	if (j->used + JIT_FIXED + (size_t)n * JIT_INSN_MAX > JIT_BUF_SIZE)
+		emu_jit_reset(c);
+	for (unsigned i = 0; i < n; i++)
+		if (!emu_move_jit_form(&d[i], &form[i]) && !emu_alu_jit_form(&d[i], &form[i]))
+			form[i].kind = JF_NONE;
+
+	uint8_t *start = j->buf + j->used;
+	struct emit e = { .p = start };
+	uint8_t *exits[BLOCK_MAX_INSNS];
+	unsigned nexits = 0;
+	static const uint8_t prologue[] = {
+		0x53, 0x41, 0x54, 0x41, 0x55,   /* push rbx; push r12; push r13 */
+		0x48, 0x89, 0xFB,               /* mov rbx, rdi */
+		0x49, 0x89, 0xD4,               /* mov r12, rdx */
+		0x49, 0x89, 0xF5,               /* mov r13, rsi */
+	};
+	emit_bytes(&e, prologue, sizeof(prologue));
+
+	uint32_t off = 0;
+	bool last_inline = false;
+	for (unsigned i = 0; i < n; i++) {
+		uint32_t next_off = off + d[i].len;
+		last_inline = form[i].kind != JF_NONE;
+		if (form[i].kind == JF_MOV_RR || form[i].kind == JF_MOV_RI) {
+			emit_mov(&e, &d[i], &form[i]);
+		} else if (form[i].kind == JF_LEA) {
+			emit_lea(&e, &d[i], next_off);
+		} else if (writes_all_flags(&form[i])) {
+			emit_alu(&e, &d[i], &form[i], flags_dead(form, i, n));
+		} else {
+			emit_call(&e, &d[i], i, off, next_off);
+			if (i + 1 < n) {
+				/* A store to decoded code ends the block. */
+				mem_op(&e, false, 0x80, 7, OFF(exit_req));  /* cmp byte, 0 */
+				put8(&e, 0);
+				put8(&e, 0x0F);                             /* jne exit */
+				put8(&e, 0x85);
+				exits[nexits++] = e.p;
+				put32(&e, 0);
+			}
+		}
+		off = next_off;
+	}
+	if (last_inline) {
+		/* No handler set next_rip: the block falls through. */
+		rip_to_rax(&e, off);
+		store64(&e, RAX, OFF(next_rip));
+	}
+	/* exit: c->rip = c->next_rip */
+	uint8_t *exit = e.p;
+	for (unsigned k = 0; k < nexits; k++) {
+		uint32_t rel = (uint32_t)(exit - (exits[k] + 4));
+		memcpy(exits[k], &rel, 4);
+	}
+	load(&e, RAX, OFF(next_rip), 8);
+	store64(&e, RAX, OFF(rip));
+	static const uint8_t epilogue[] = {
+		0x41, 0x5D, 0x41, 0x5C, 0x5B,   /* pop r13; pop r12; pop rbx */
+		0xC3,                           /* ret */
+	};
+	emit_bytes(&e, epilogue, sizeof(epilogue));
+	j->used += (size_t)(e.p - start);
+	j->used = (j->used + 15) & ~(size_t)15;
+	d->jit = (void (*)(struct emu_cpu *, const struct dinsn *, uint64_t))(void *)start;
+	return start;
+}
+
+#else   /* not an x86-64 host: the interpreter runs every block */
+
+struct emu_jit *emu_jit_create(void)
+{
+	return NULL;
+}
+
+void emu_jit_destroy(struct emu_jit *j)
+{
+	(void)j;
+}
+
+void emu_jit_reset(struct emu_cpu *c)
+{
+	(void)c;
+}
+
+void *emu_jit_translate(struct emu_cpu *c, struct dinsn *d, unsigned n)
+{
+	(void)c, (void)d, (void)n;
+	return NULL;
+}
+
+#endif

@@ -1,0 +1,264 @@
+/*
+ * The block translator (src/cpu/emu/jit.c) against the interpreter: random
+ * 64-bit programs (ALU, MOV, LEA, shifts, multiplies, SETcc, ADC/SBB,
+ * stack loads and stores, PUSHF) run as a loop, so that the loop body is
+ * translated after its first passes, on one vCPU with the translator and
+ * on one without; registers, RFLAGS and the stack memory must come out
+ * the same. The translator's own forms (MOV, LEA, the binary ALU
+ * operations) are mixed with forms it calls handlers for, so that the
+ * flags it leaves out as dead are checked by whatever reads them next.
+ */
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cpu/emu/emu.h"
+#include "cpu/emu/emu_internal.h"
+#include "mem/bus.h"
+#include "mem/guest_mem.h"
+#include "../tap.h"
+
+#define RAM_SIZE   (16ULL << 20)
+#define PT_GPA     0x100000ULL
+#define CODE_GPA   0x10000ULL
+#define STACK_LO   0x7000ULL      /* RSP = 0x8000; data at [rsp + 0..0x7f] */
+#define STACK_LEN  0x1100ULL
+#define LOOPS      4
+
+static struct guest_mem mem;
+static struct bus pio, mmio;
+static uint64_t rng = 0x9E3779B97F4A7C15ULL;
+
+static uint64_t rnd(void)
+{
+	rng ^= rng << 13;
+	rng ^= rng >> 7;
+	rng ^= rng << 17;
+	return rng;
+}
+
+struct prog {
+	uint8_t b[4096];
+	unsigned n;
+};
+
+static void emit(struct prog *p, unsigned n, ...)
+{
+	va_list ap;
+	va_start(ap, n);
+	for (unsigned i = 0; i < n; i++)
+		p->b[p->n++] = (uint8_t)va_arg(ap, int);
+	va_end(ap);
+}
+
+static void emit32(struct prog *p, uint32_t v)
+{
+	memcpy(p->b + p->n, &v, 4);
+	p->n += 4;
+}
+
+/* A register the body may write: not RSP (the stack), not R15 (the loop). */
+static unsigned any_reg(void)
+{
+	unsigned r;
+	do
+		r = rnd() % 16;
+	while (r == EMU_RSP || r == 15);
+	return r;
+}
+
+static uint8_t rex(bool w, unsigned reg, unsigned rm)
+{
+	return (uint8_t)(0x40 | (w ? 8 : 0) | (reg >> 3) << 2 | rm >> 3);
+}
+
+static uint32_t edge_imm(void)
+{
+	static const uint32_t v[] = { 0, 1, 0x7F, 0x80, 0xFF, 0x7FFFFFFF, 0x80000000,
+				      0xFFFFFFFF, 0xFFFFFF80 };
+	return rnd() % 2 ? v[rnd() % (sizeof(v) / sizeof(v[0]))] : (uint32_t)rnd();
+}
+
+static void emit_random_insn(struct prog *p)
+{
+	bool w = rnd() % 3 != 0;
+	unsigned d = any_reg(), s = rnd() % 16;
+	static const uint8_t alu[] = { 0x01, 0x09, 0x11, 0x19, 0x21, 0x29, 0x31, 0x39,
+				       0x85, 0x89 };
+
+	switch (rnd() % 12) {
+	case 0: case 1: case 2:         /* op r, r (incl. ADC/SBB, CMP, TEST, MOV) */
+		emit(p, 3, rex(w, s, d), alu[rnd() % sizeof(alu)], 0xC0 | (s & 7) << 3 | (d & 7));
+		break;
+	case 3: case 4:                 /* op r, imm32 / imm8 */
+		if (rnd() % 2) {
+			emit(p, 3, rex(w, 0, d), 0x81, 0xC0 | (unsigned)(rnd() % 8) << 3 | (d & 7));
+			emit32(p, edge_imm());
+		} else {
+			emit(p, 4, rex(w, 0, d), 0x83, 0xC0 | (unsigned)(rnd() % 8) << 3 | (d & 7),
+			     (int)(rnd() & 0xFF));
+		}
+		break;
+	case 5:                         /* mov r, imm32 / imm64 */
+		if (rnd() % 2) {
+			emit(p, 3, rex(w, 0, d), 0xC7, 0xC0 | (d & 7));
+			emit32(p, edge_imm());
+		} else {
+			emit(p, 2, rex(true, 0, d), 0xB8 + (d & 7));
+			emit32(p, (uint32_t)rnd());
+			emit32(p, edge_imm());
+		}
+		break;
+	case 6: {                       /* lea r, [base + index * scale + disp32] or [rip + disp] */
+		if (rnd() % 4 == 0) {
+			emit(p, 3, rex(w, d, 0), 0x8D, 0x05 | (d & 7) << 3);
+			emit32(p, edge_imm());
+			break;
+		}
+		unsigned base = rnd() % 16, index = rnd() % 16;
+		if (index == EMU_RSP)
+			index = 0;
+		emit(p, 4, 0x40 | (w ? 8 : 0) | (d >> 3) << 2 | (index >> 3) << 1 | base >> 3,
+		     0x8D, 0x84 | (d & 7) << 3,
+		     (int)((rnd() % 4) << 6 | (index & 7) << 3 | (base & 7)));
+		emit32(p, edge_imm());
+		break;
+	}
+	case 7:                         /* shl/shr/sar/rol r, imm8; inc/dec r */
+		if (rnd() % 2) {
+			static const uint8_t sub[] = { 0, 4, 5, 7 };
+			emit(p, 4, rex(w, 0, d), 0xC1, 0xC0 | sub[rnd() % 4] << 3 | (d & 7),
+			     (int)(rnd() % 70));
+		} else {
+			emit(p, 3, rex(w, 0, d), 0xFF, 0xC0 | (unsigned)(rnd() % 2) << 3 | (d & 7));
+		}
+		break;
+	case 8:                         /* imul r, r; setcc r8 */
+		if (rnd() % 2)
+			emit(p, 4, rex(w, d, s), 0x0F, 0xAF, 0xC0 | (d & 7) << 3 | (s & 7));
+		else
+			emit(p, 4, rex(false, 0, d), 0x0F, 0x90 + (unsigned)(rnd() % 16), 0xC0 | (d & 7));
+		break;
+	case 9:                         /* mov [rsp + disp8], r */
+		emit(p, 5, rex(w, s, 0), 0x89, 0x44 | (s & 7) << 3, 0x24, (int)(rnd() % 0x78));
+		break;
+	case 10:                        /* mov r, [rsp + disp8] */
+		emit(p, 5, rex(w, d, 0), 0x8B, 0x44 | (d & 7) << 3, 0x24, (int)(rnd() % 0x78));
+		break;
+	case 11:                        /* pushfq; pop r: the flags, materialised */
+		emit(p, 1, 0x9C);
+		emit(p, 2, rex(false, 0, d), 0x58 + (d & 7));
+		break;
+	}
+}
+
+/* mov r15d, LOOPS; body: ...; dec r15; jnz body; hlt */
+static void make_prog(struct prog *p, unsigned len)
+{
+	p->n = 0;
+	emit(p, 2, 0x41, 0xBF);
+	emit32(p, LOOPS);
+	unsigned body = p->n;
+	for (unsigned i = 0; i < len; i++)
+		emit_random_insn(p);
+	emit(p, 3, 0x49, 0xFF, 0xCF);
+	int32_t rel = (int32_t)body - (int32_t)(p->n + 6);
+	emit(p, 2, 0x0F, 0x85);
+	emit32(p, (uint32_t)rel);
+	emit(p, 1, 0xF4);
+}
+
+struct outcome {
+	struct emu_regs r;
+	uint8_t stack[STACK_LEN];
+	bool halted;
+};
+
+static void run(const struct prog *p, const struct emu_regs *in,
+		const uint8_t *stack, bool jit, struct outcome *out)
+{
+	static const uint8_t zero[4096];
+
+	CHECK(gmem_write(&mem, CODE_GPA, zero, sizeof(zero)) == 0);
+	CHECK(gmem_write(&mem, CODE_GPA, p->b, p->n) == 0);
+	emu_code_invalidate(&mem, CODE_GPA, sizeof(zero));
+	CHECK(gmem_write(&mem, STACK_LO, stack, STACK_LEN) == 0);
+
+	struct emu_cpu *c = emu_cpu_create(&mem, &pio, &mmio, 0);
+	CHECK(c != NULL);
+	if (!jit) {
+		emu_jit_destroy(c->jit);
+		c->jit = NULL;
+	} else {
+		CHECK(c->jit != NULL);
+	}
+	CHECK_EQ(emu_cpu_setup_flat64(c, PT_GPA), 0);
+	struct emu_regs r = *in;
+	r.rip = CODE_GPA;
+	r.gpr[EMU_RSP] = 0x8000;
+	emu_cpu_set_regs(c, &r);
+	for (int i = 0; i < 1000 && !emu_cpu_halted(c); i++)
+		emu_cpu_run(c, 100000);
+	out->halted = emu_cpu_halted(c);
+	emu_cpu_get_regs(c, &out->r);
+	gmem_read(&mem, STACK_LO, out->stack, STACK_LEN);
+	emu_cpu_destroy(c);
+}
+
+static const uint64_t edge[] = {
+	0, 1, 2, 0x7F, 0x80, 0xFF, 0x7FFF, 0x8000, 0xFFFF, 0x7FFFFFFF, 0x80000000,
+	0xFFFFFFFF, 0x100000000ULL, 0x7FFFFFFFFFFFFFFFULL, 0x8000000000000000ULL,
+	~0ULL, 0x123456789ABCDEF0ULL,
+};
+
+int main(void)
+{
+	CHECK(gmem_init(&mem, RAM_SIZE, 0) == 0);
+	bus_init(&pio, "pio");
+	bus_init(&mmio, "mmio");
+
+	unsigned programs = 400, mismatches = 0;
+	static struct outcome a, b;
+	static uint8_t stack[STACK_LEN];
+	struct prog *p = malloc(sizeof(*p));
+	CHECK(p != NULL);
+
+	for (unsigned t = 0; t < programs; t++) {
+		struct emu_regs in;
+		memset(&in, 0, sizeof(in));
+		for (int i = 0; i < 16; i++)
+			in.gpr[i] = rnd() % 2 ? edge[rnd() % (sizeof(edge) / sizeof(edge[0]))] : rnd();
+		in.rflags = 0x2 | (rnd() & 0x8D5);
+		for (unsigned i = 0; i < STACK_LEN; i++)
+			stack[i] = (uint8_t)rnd();
+		make_prog(p, 1 + (unsigned)(rnd() % 60));
+
+		run(p, &in, stack, false, &a);
+		run(p, &in, stack, true, &b);
+		bool same = a.halted && b.halted &&
+			    memcmp(a.r.gpr, b.r.gpr, sizeof(a.r.gpr)) == 0 &&
+			    a.r.rip == b.r.rip &&
+			    (a.r.rflags & 0x8D5) == (b.r.rflags & 0x8D5) &&
+			    memcmp(a.stack, b.stack, STACK_LEN) == 0;
+		if (!same && mismatches++ < 5) {
+			fprintf(stderr, "program %u (%u bytes) differs:", t, p->n);
+			for (unsigned i = 0; i < p->n; i++)
+				fprintf(stderr, " %02x", p->b[i]);
+			fprintf(stderr, "\n");
+			for (int i = 0; i < 16; i++)
+				if (a.r.gpr[i] != b.r.gpr[i])
+					fprintf(stderr, "  r%d interp %016llx jit %016llx\n", i,
+						(unsigned long long)a.r.gpr[i],
+						(unsigned long long)b.r.gpr[i]);
+			fprintf(stderr, "  rflags interp %llx jit %llx, rip %llx %llx\n",
+				(unsigned long long)a.r.rflags, (unsigned long long)b.r.rflags,
+				(unsigned long long)a.r.rip, (unsigned long long)b.r.rip);
+		}
+	}
+	CHECK_EQ(mismatches, 0);
+	printf("%u random programs, %u differ between translator and interpreter\n",
+	       programs, mismatches);
+	free(p);
+	gmem_destroy(&mem);
+	return test_done();
+}
