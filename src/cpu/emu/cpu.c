@@ -508,7 +508,8 @@ static inline void exec_one(struct emu_cpu *c)
 
 /*
  * Execute the decoded block at RIP: its instructions back to back, at most
- * c->budget of them. RIP and RSP are kept per instruction so that a fault
+ * c->budget of them (all are charged, also when a taken branch ends the
+ * block early). RIP and RSP are kept per instruction so that a fault
  * anywhere in the block is precise. A store to decoded code (exit_req)
  * ends the block, so that the rest is decoded again.
  */
@@ -537,13 +538,14 @@ static inline void run_block(struct emu_cpu *c)
 			return;
 		}
 	}
-	/* Only a block's last instruction may jump, so RIP stays in a
-	 * register until then instead of going through c->next_rip. */
+	/* Only a block's last instruction and its conditional branches may
+	 * jump (a taken one ends the block), so RIP stays in a register
+	 * instead of going through c->next_rip. */
 	for (;;) {
 		uint64_t next = (rip + d->len) & ipmask;
 		c->next_rip = next;
 		d->fn(c, d);
-		if (--n == 0 || c->exit_req)
+		if (--n == 0 || c->exit_req || c->next_rip != next)
 			break;
 		rip = next;
 		d++;

@@ -259,14 +259,32 @@ static void page_validate(struct emu_cpu *c, struct code_page *p)
 	memset(p->idx, 0, 4096 * sizeof(uint16_t));
 }
 
+bool emu_insn_is_jcc(const struct dinsn *d)
+{
+	switch (d->mnem) {
+	case ZYDIS_MNEMONIC_JO: case ZYDIS_MNEMONIC_JNO: case ZYDIS_MNEMONIC_JB:
+	case ZYDIS_MNEMONIC_JNB: case ZYDIS_MNEMONIC_JZ: case ZYDIS_MNEMONIC_JNZ:
+	case ZYDIS_MNEMONIC_JBE: case ZYDIS_MNEMONIC_JNBE: case ZYDIS_MNEMONIC_JS:
+	case ZYDIS_MNEMONIC_JNS: case ZYDIS_MNEMONIC_JP: case ZYDIS_MNEMONIC_JNP:
+	case ZYDIS_MNEMONIC_JL: case ZYDIS_MNEMONIC_JNL: case ZYDIS_MNEMONIC_JLE:
+	case ZYDIS_MNEMONIC_JNLE:
+		return d->fn != h_unimplemented;
+	default:
+		return false;
+	}
+}
+
 /*
  * Whether execution may go straight on to the next instruction of a block
- * after d without returning to the run loop: d neither transfers control,
+ * after d without returning to the run loop: d neither transfers control
+ * (a conditional branch does only when taken, which ends the block then),
  * nor changes the mode, IF or the interrupt shadow, nor does port I/O.
  * Faults are fine anywhere in a block (RIP is kept per instruction).
  */
 static bool block_continues(const struct dinsn *d)
 {
+	if (emu_insn_is_jcc(d))
+		return true;
 	if (d->fn == h_unimplemented || d->fn == emu_h_mov_sreg ||
 	    d->fn == emu_h_mov_cr || d->fn == emu_h_mov_dr)
 		return false;

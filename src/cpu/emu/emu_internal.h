@@ -375,6 +375,8 @@ static inline void emu_fetch_forget(struct emu_cpu *c)
 void emu_decode_init(struct emu_cpu *c);
 void emu_decode_free(struct emu_cpu *c);
 const struct dinsn *emu_fetch_decode(struct emu_cpu *c);
+/* A conditional branch (Jcc): it may end its block early, when taken. */
+bool emu_insn_is_jcc(const struct dinsn *d);
 extern emu_handler emu_table[ZYDIS_MNEMONIC_MAX_VALUE + 1];
 void emu_register(ZydisMnemonic m, emu_handler fn);
 /* Per-file registration of handlers (called once, in this order, by

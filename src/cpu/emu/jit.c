@@ -320,7 +320,7 @@ void *emu_jit_translate(struct emu_cpu *c, struct dinsn *d, unsigned n)
 
 	uint8_t *start = j->buf + j->used;
 	struct emit e = { .p = start };
-	uint8_t *exits[BLOCK_MAX_INSNS];
+	uint8_t *exits[2 * BLOCK_MAX_INSNS];
 	unsigned nexits = 0;
 	static const uint8_t prologue[] = {
 		0x53, 0x41, 0x54, 0x41, 0x55,   /* push rbx; push r12; push r13 */
@@ -343,6 +343,15 @@ void *emu_jit_translate(struct emu_cpu *c, struct dinsn *d, unsigned n)
 			emit_alu(&e, &d[i], &form[i], flags_dead(form, i, n));
 		} else {
 			emit_call(&e, &d[i], i, off, next_off);
+			if (i + 1 < n && emu_insn_is_jcc(&d[i])) {
+				/* Taken: the block ends. */
+				rip_to_rax(&e, next_off);
+				mem_op(&e, true, 0x3B, RAX, OFF(next_rip)); /* cmp rax, [] */
+				put8(&e, 0x0F);                             /* jne exit */
+				put8(&e, 0x85);
+				exits[nexits++] = e.p;
+				put32(&e, 0);
+			}
 			if (i + 1 < n) {
 				/* A store to decoded code ends the block. */
 				mem_op(&e, false, 0x80, 7, OFF(exit_req));  /* cmp byte, 0 */

@@ -1,10 +1,11 @@
 /*
  * The block translator (src/cpu/emu/jit.c) against the interpreter: random
  * 64-bit programs (ALU, MOV, LEA, shifts, multiplies, SETcc, ADC/SBB,
- * stack loads and stores, PUSHF) run as a loop, so that the loop body is
- * translated after its first passes, on one vCPU with the translator and
- * on one without; registers, RFLAGS and the stack memory must come out
- * the same. The translator's own forms (MOV, LEA, the binary ALU
+ * stack loads and stores, PUSHF, forward conditional branches) run as a loop, so that the loop body is
+ * translated after its first passes: one instruction at a time
+ * (emu_cpu_step, what the differential suite checks against the host), in
+ * the interpreter's blocks and translated; registers, RFLAGS and the
+ * stack memory must come out the same. The translator's own forms (MOV, LEA, the binary ALU
  * operations) are mixed with forms it calls handlers for, so that the
  * flags it leaves out as dead are checked by whatever reads them next.
  */
@@ -86,7 +87,7 @@ static void emit_random_insn(struct prog *p)
 	static const uint8_t alu[] = { 0x01, 0x09, 0x11, 0x19, 0x21, 0x29, 0x31, 0x39,
 				       0x85, 0x89 };
 
-	switch (rnd() % 12) {
+	switch (rnd() % 13) {
 	case 0: case 1: case 2:         /* op r, r (incl. ADC/SBB, CMP, TEST, MOV) */
 		emit(p, 3, rex(w, s, d), alu[rnd() % sizeof(alu)], 0xC0 | (s & 7) << 3 | (d & 7));
 		break;
@@ -149,6 +150,14 @@ static void emit_random_insn(struct prog *p)
 		emit(p, 1, 0x9C);
 		emit(p, 2, rex(false, 0, d), 0x58 + (d & 7));
 		break;
+	case 12: {                      /* jcc over one to three instructions */
+		unsigned at = p->n, k = 1 + (unsigned)(rnd() % 3);
+		emit(p, 2, 0x70 + (unsigned)(rnd() % 16), 0);
+		for (unsigned i = 0; i < k; i++)
+			emit_random_insn(p);
+		p->b[at + 1] = (uint8_t)(p->n - at - 2);
+		break;
+	}
 	}
 }
 
@@ -174,8 +183,10 @@ struct outcome {
 	bool halted;
 };
 
+enum { RUN_STEP, RUN_BLOCKS, RUN_JIT };
+
 static void run(const struct prog *p, const struct emu_regs *in,
-		const uint8_t *stack, bool jit, struct outcome *out)
+		const uint8_t *stack, int how, struct outcome *out)
 {
 	static const uint8_t zero[4096];
 
@@ -186,7 +197,7 @@ static void run(const struct prog *p, const struct emu_regs *in,
 
 	struct emu_cpu *c = emu_cpu_create(&mem, &pio, &mmio, 0);
 	CHECK(c != NULL);
-	if (!jit) {
+	if (how != RUN_JIT) {
 		emu_jit_destroy(c->jit);
 		c->jit = NULL;
 	} else {
@@ -197,8 +208,12 @@ static void run(const struct prog *p, const struct emu_regs *in,
 	r.rip = CODE_GPA;
 	r.gpr[EMU_RSP] = 0x8000;
 	emu_cpu_set_regs(c, &r);
-	for (int i = 0; i < 1000 && !emu_cpu_halted(c); i++)
-		emu_cpu_run(c, 100000);
+	if (how == RUN_STEP)
+		for (int i = 0; i < 100000 && !emu_cpu_halted(c); i++)
+			emu_cpu_step(c, true);
+	else
+		for (int i = 0; i < 1000 && !emu_cpu_halted(c); i++)
+			emu_cpu_run(c, 100000);
 	out->halted = emu_cpu_halted(c);
 	emu_cpu_get_regs(c, &out->r);
 	gmem_read(&mem, STACK_LO, out->stack, STACK_LEN);
@@ -218,7 +233,7 @@ int main(void)
 	bus_init(&mmio, "mmio");
 
 	unsigned programs = 400, mismatches = 0;
-	static struct outcome a, b;
+	static struct outcome a, b;   /* reference, compared run */
 	static uint8_t stack[STACK_LEN];
 	struct prog *p = malloc(sizeof(*p));
 	CHECK(p != NULL);
@@ -233,13 +248,20 @@ int main(void)
 			stack[i] = (uint8_t)rnd();
 		make_prog(p, 1 + (unsigned)(rnd() % 60));
 
-		run(p, &in, stack, false, &a);
-		run(p, &in, stack, true, &b);
-		bool same = a.halted && b.halted &&
-			    memcmp(a.r.gpr, b.r.gpr, sizeof(a.r.gpr)) == 0 &&
-			    a.r.rip == b.r.rip &&
-			    (a.r.rflags & 0x8D5) == (b.r.rflags & 0x8D5) &&
-			    memcmp(a.stack, b.stack, STACK_LEN) == 0;
+		/* The reference is one instruction at a time; then the
+		 * interpreter's blocks, then the translated blocks. */
+		run(p, &in, stack, RUN_STEP, &a);
+		bool same = true;
+		for (int how = RUN_BLOCKS; how <= RUN_JIT && same; how++) {
+			run(p, &in, stack, how, &b);
+			same = a.halted && b.halted &&
+			       memcmp(a.r.gpr, b.r.gpr, sizeof(a.r.gpr)) == 0 &&
+			       a.r.rip == b.r.rip &&
+			       (a.r.rflags & 0x8D5) == (b.r.rflags & 0x8D5) &&
+			       memcmp(a.stack, b.stack, STACK_LEN) == 0;
+			if (!same)
+				fprintf(stderr, "%s run:\n", how == RUN_JIT ? "translated" : "block");
+		}
 		if (!same && mismatches++ < 5) {
 			fprintf(stderr, "program %u (%u bytes) differs:", t, p->n);
 			for (unsigned i = 0; i < p->n; i++)
@@ -247,16 +269,16 @@ int main(void)
 			fprintf(stderr, "\n");
 			for (int i = 0; i < 16; i++)
 				if (a.r.gpr[i] != b.r.gpr[i])
-					fprintf(stderr, "  r%d interp %016llx jit %016llx\n", i,
+					fprintf(stderr, "  r%d step %016llx run %016llx\n", i,
 						(unsigned long long)a.r.gpr[i],
 						(unsigned long long)b.r.gpr[i]);
-			fprintf(stderr, "  rflags interp %llx jit %llx, rip %llx %llx\n",
+			fprintf(stderr, "  rflags step %llx run %llx, rip %llx %llx\n",
 				(unsigned long long)a.r.rflags, (unsigned long long)b.r.rflags,
 				(unsigned long long)a.r.rip, (unsigned long long)b.r.rip);
 		}
 	}
 	CHECK_EQ(mismatches, 0);
-	printf("%u random programs, %u differ between translator and interpreter\n",
+	printf("%u random programs, %u differ between single steps, blocks and translation\n",
 	       programs, mismatches);
 	free(p);
 	gmem_destroy(&mem);
