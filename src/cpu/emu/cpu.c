@@ -522,6 +522,7 @@ static inline void run_block(struct emu_cpu *c)
 	__asm__("" : "+r"(rip));
 	c->insn_rip = rip;
 	c->insn_rsp = c->gpr[EMU_RSP];
+	uint64_t prev_la = c->fc_la;
 	const struct dinsn *d = fetch(c);
 	unsigned n = d->rem;
 
@@ -534,6 +535,8 @@ static inline void run_block(struct emu_cpu *c)
 		struct dinsn *w = (struct dinsn *)d;
 		if (w->jit || (++w->jit_hits >= JIT_THRESHOLD &&
 			       emu_jit_translate(c, w, n))) {
+			if (c->jit_prev)
+				emu_jit_chain(c, d, prev_la);
 			w->jit(c, d, rip);
 			return;
 		}

@@ -286,8 +286,10 @@ struct emu_cpu {
 	uint8_t last_bytes[16];       /* bytes of the last fetched insn (errors) */
 	uint8_t last_len;
 
-	/* Block translator (jit.c): host code buffer, NULL when off. */
+	/* Block translator (jit.c): host code buffer, NULL when off; the
+	 * chaining slot of the translated block that returned last. */
 	struct emu_jit *jit;
+	struct jit_chain *jit_prev;
 
 	unsigned apic_id;
 	unsigned ncpus;               /* vCPUs of the VM (CPUID topology); 0 = 1 */
@@ -440,6 +442,10 @@ void emu_jit_destroy(struct emu_jit *j);
 void *emu_jit_translate(struct emu_cpu *c, struct dinsn *d, unsigned n);
 /* Forget all translations (decoded pages freed). */
 void emu_jit_reset(struct emu_cpu *c);
+/* About to run translated entry d, fetched at c->rip: link the block that
+ * returned last (c->jit_prev) to it if both are on one code page (the
+ * fetch cache's page was prev_la before this fetch and still is). */
+void emu_jit_chain(struct emu_cpu *c, const struct dinsn *d, uint64_t prev_la);
 
 /* --- flags (flags.c) --- */
 uint64_t emu_flags(struct emu_cpu *c);              /* materialized RFLAGS */

@@ -16,6 +16,10 @@
  * A fault inside a handler longjmps out of the generated code to
  * emu_cpu_run(), as it would out of the interpreter's loop.
  *
+ * A translation ends in a stub that goes straight on into the block that
+ * followed it last time, on the same page, when nothing has changed that
+ * the run loop would check (struct jit_chain).
+ *
  * Translations live in a per-vCPU buffer; when it is full, every
  * translation is dropped and the buffer starts again. A translation hangs
  * off the block's entry and depends on nothing but the entries of its own
@@ -35,12 +39,32 @@
 /* Host bytes one instruction can take (a call with its bookkeeping is
  * about 60), and the prologue/epilogue. */
 #define JIT_INSN_MAX 96
-#define JIT_FIXED    64
+#define JIT_FIXED    256
 
 struct emu_jit {
 	uint8_t *buf;
 	size_t used;
 };
+
+/*
+ * Chaining: each translation is preceded by one slot naming the block
+ * that last followed it on the same code page. Its exit stub jumps
+ * straight into that block's body when the next RIP is the slot's, the
+ * fetch cache still holds the page (same linear page, generation
+ * unchanged since the slot was filled) and the run loop would have gone
+ * on anyway (budget left, no interrupt pending, no shadow, not halted),
+ * doing the run loop's bookkeeping itself. Otherwise it returns to the
+ * run loop, leaving its slot in c->jit_prev for the loop to fill.
+ */
+struct jit_chain {
+	uint64_t rip;          /* CHAIN_EMPTY until filled */
+	uint64_t body;         /* the successor's code after its prologue */
+	uint64_t doff;         /* its entry's offset in the page's entries */
+	uint32_t gen;          /* the page generation the entries are of */
+	uint32_t n;            /* its instructions (charged to the budget) */
+};
+
+#define CHAIN_EMPTY 0x8000000000000001ULL   /* never a 64-bit-mode RIP */
 
 struct emu_jit *emu_jit_create(void)
 {
@@ -73,6 +97,7 @@ void emu_jit_reset(struct emu_cpu *c)
 			for (unsigned i = 0; i < p->n; i++)
 				p->insns[i].jit = NULL;
 	c->jit->used = 0;
+	c->jit_prev = NULL;
 }
 
 /* --- emitter --- */
@@ -167,6 +192,123 @@ static void emit_bytes(struct emit *e, const uint8_t *b, size_t n)
 {
 	memcpy(e->p, b, n);
 	e->p += n;
+}
+
+/* ModRM.reg = reg with a [rip + disp32] operand addressing target; the
+ * instruction ends with the displacement. */
+static void rip_op(struct emit *e, const uint8_t *opc, size_t n, unsigned reg,
+		   const void *target)
+{
+	emit_bytes(e, opc, n);
+	put8(e, (uint8_t)(0x05 | reg << 3));
+	put32(e, (uint32_t)((const uint8_t *)target - (e->p + 4)));
+}
+
+/* jcc rel32 to a label placed later; returns the field to patch. */
+static uint8_t *jcc_fwd(struct emit *e, uint8_t cc)
+{
+	put8(e, 0x0F);
+	put8(e, (uint8_t)(0x80 | cc));
+	uint8_t *field = e->p;
+	put32(e, 0);
+	return field;
+}
+
+static void patch_to(uint8_t *field, const uint8_t *target)
+{
+	uint32_t rel = (uint32_t)(target - (field + 4));
+	memcpy(field, &rel, 4);
+}
+
+#define CC_B  0x2
+#define CC_NE 0x5
+
+static const uint8_t prologue[] = {
+	0x53, 0x41, 0x54, 0x41, 0x55,   /* push rbx; push r12; push r13 */
+	0x48, 0x89, 0xFB,               /* mov rbx, rdi */
+	0x49, 0x89, 0xD4,               /* mov r12, rdx */
+	0x49, 0x89, 0xF5,               /* mov r13, rsi */
+};
+
+/*
+ * The exit stub: c->rip = c->next_rip, then into the chained block if the
+ * slot says so and the run loop would go on, else return.
+ */
+static void emit_exit(struct emit *e, struct jit_chain *slot)
+{
+	uint8_t *to_ret[12];
+	unsigned k = 0;
+	static const uint8_t w = 0x48;
+
+	load(e, RAX, OFF(next_rip), 8);
+	store64(e, RAX, OFF(rip));
+	static const int32_t flags[] = { OFF(shadow), OFF(irq_pending), OFF(halted),
+					 OFF(wait_sipi) };
+	for (unsigned i = 0; i < 4; i++) {
+		mem_op(e, false, 0x80, 7, flags[i]);           /* cmp byte, 0 */
+		put8(e, 0);
+		to_ret[k++] = jcc_fwd(e, CC_NE);
+	}
+	rip_op(e, (const uint8_t[]){ w, 0x3B }, 2, RAX, &slot->rip);  /* cmp rax, [] */
+	to_ret[k++] = jcc_fwd(e, CC_NE);
+	static const uint8_t page[] = {
+		0x48, 0x89, 0xC1,                      /* mov rcx, rax */
+		0x48, 0x81, 0xE1, 0x00, 0xF0, 0xFF, 0xFF,  /* and rcx, ~0xFFF */
+	};
+	emit_bytes(e, page, sizeof(page));
+	mem_op(e, true, 0x3B, RCX, OFF(fc_la));            /* cmp rcx, fc_la */
+	to_ret[k++] = jcc_fwd(e, CC_NE);
+	mem_op(e, true, 0x8B, RCX, OFF(fc_genp));          /* mov rcx, fc_genp */
+	put8(e, 0x8B);                                      /* mov ecx, [rcx] */
+	put8(e, 0x09);
+	mem_op(e, false, 0x3B, RCX, OFF(fc_gen));          /* cmp ecx, fc_gen */
+	to_ret[k++] = jcc_fwd(e, CC_NE);
+	rip_op(e, (const uint8_t[]){ 0x3B }, 1, RCX, &slot->gen);
+	to_ret[k++] = jcc_fwd(e, CC_NE);
+	mem_op(e, false, 0x8B, RCX, OFF(budget));          /* mov ecx, budget */
+	rip_op(e, (const uint8_t[]){ 0x2B }, 1, RCX, &slot->n);   /* sub ecx, n */
+	to_ret[k++] = jcc_fwd(e, CC_B);
+	mem_op(e, false, 0x89, RCX, OFF(budget));
+	rip_op(e, (const uint8_t[]){ 0x8B }, 1, RCX, &slot->n);   /* mov ecx, n */
+	mem_op(e, true, 0x01, RCX, OFF(icount));           /* add icount, rcx */
+	store_imm8(e, OFF(exit_req), 0);
+	store64(e, RAX, OFF(insn_rip));
+	load(e, RCX, GPR(EMU_RSP), 8);
+	store64(e, RCX, OFF(insn_rsp));
+	static const uint8_t r12_rax[] = { 0x49, 0x89, 0xC4 };   /* mov r12, rax */
+	emit_bytes(e, r12_rax, sizeof(r12_rax));
+	/* r13 = fc_page->insns + doff */
+	put8(e, 0x4C); put8(e, 0x8B); put8(e, 0xAB); put32(e, (uint32_t)OFF(fc_page));
+	put8(e, 0x4D); put8(e, 0x8B); put8(e, 0xAD);
+	put32(e, (uint32_t)offsetof(struct code_page, insns));
+	rip_op(e, (const uint8_t[]){ 0x4C, 0x03 }, 2, 5, &slot->doff);
+	rip_op(e, (const uint8_t[]){ 0xFF }, 1, 4, &slot->body);  /* jmp [body] */
+
+	for (unsigned i = 0; i < k; i++)
+		patch_to(to_ret[i], e->p);
+	rip_op(e, (const uint8_t[]){ w, 0x8D }, 2, RAX, slot);    /* lea rax, slot */
+	store64(e, RAX, OFF(jit_prev));
+	static const uint8_t epilogue[] = {
+		0x41, 0x5D, 0x41, 0x5C, 0x5B,   /* pop r13; pop r12; pop rbx */
+		0xC3,                           /* ret */
+	};
+	emit_bytes(e, epilogue, sizeof(epilogue));
+}
+
+void emu_jit_chain(struct emu_cpu *c, const struct dinsn *d, uint64_t prev_la)
+{
+	struct jit_chain *slot = c->jit_prev;
+	const struct code_page *p = c->fc_page;
+
+	c->jit_prev = NULL;
+	if (!slot || slot->rip != CHAIN_EMPTY || c->fc_la != prev_la || !p ||
+	    d < p->insns || d >= p->insns + p->n)
+		return;
+	slot->body = (uint64_t)(uintptr_t)d->jit + sizeof(prologue);
+	slot->doff = (uint64_t)((const uint8_t *)d - (const uint8_t *)p->insns);
+	slot->gen = c->fc_gen;
+	slot->n = d->rem;
+	__atomic_store_n(&slot->rip, c->rip, __ATOMIC_RELEASE);
 }
 
 /* --- translation --- */
@@ -318,16 +460,12 @@ void *emu_jit_translate(struct emu_cpu *c, struct dinsn *d, unsigned n)
 		if (!emu_move_jit_form(&d[i], &form[i]) && !emu_alu_jit_form(&d[i], &form[i]))
 			form[i].kind = JF_NONE;
 
-	uint8_t *start = j->buf + j->used;
+	struct jit_chain *slot = (struct jit_chain *)(j->buf + j->used);
+	*slot = (struct jit_chain){ .rip = CHAIN_EMPTY };
+	uint8_t *start = (uint8_t *)(slot + 1);
 	struct emit e = { .p = start };
 	uint8_t *exits[2 * BLOCK_MAX_INSNS];
 	unsigned nexits = 0;
-	static const uint8_t prologue[] = {
-		0x53, 0x41, 0x54, 0x41, 0x55,   /* push rbx; push r12; push r13 */
-		0x48, 0x89, 0xFB,               /* mov rbx, rdi */
-		0x49, 0x89, 0xD4,               /* mov r12, rdx */
-		0x49, 0x89, 0xF5,               /* mov r13, rsi */
-	};
 	emit_bytes(&e, prologue, sizeof(prologue));
 
 	uint32_t off = 0;
@@ -369,20 +507,10 @@ void *emu_jit_translate(struct emu_cpu *c, struct dinsn *d, unsigned n)
 		rip_to_rax(&e, off);
 		store64(&e, RAX, OFF(next_rip));
 	}
-	/* exit: c->rip = c->next_rip */
-	uint8_t *exit = e.p;
-	for (unsigned k = 0; k < nexits; k++) {
-		uint32_t rel = (uint32_t)(exit - (exits[k] + 4));
-		memcpy(exits[k], &rel, 4);
-	}
-	load(&e, RAX, OFF(next_rip), 8);
-	store64(&e, RAX, OFF(rip));
-	static const uint8_t epilogue[] = {
-		0x41, 0x5D, 0x41, 0x5C, 0x5B,   /* pop r13; pop r12; pop rbx */
-		0xC3,                           /* ret */
-	};
-	emit_bytes(&e, epilogue, sizeof(epilogue));
-	j->used += (size_t)(e.p - start);
+	for (unsigned k = 0; k < nexits; k++)
+		patch_to(exits[k], e.p);
+	emit_exit(&e, slot);
+	j->used = (size_t)(e.p - j->buf);
 	j->used = (j->used + 15) & ~(size_t)15;
 	d->jit = (void (*)(struct emu_cpu *, const struct dinsn *, uint64_t))(void *)start;
 	return start;
@@ -409,6 +537,11 @@ void *emu_jit_translate(struct emu_cpu *c, struct dinsn *d, unsigned n)
 {
 	(void)c, (void)d, (void)n;
 	return NULL;
+}
+
+void emu_jit_chain(struct emu_cpu *c, const struct dinsn *d, uint64_t prev_la)
+{
+	(void)c, (void)d, (void)prev_la;
 }
 
 #endif
