@@ -4,6 +4,7 @@
  * stopping networks is network_run.c.
  */
 #include "daemon/network.h"
+#include "daemon/iface.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -487,6 +488,7 @@ void network_shutdown(struct daemon *d)
 	}
 	while (store.head)
 		network_unlink(store.head);
+	iface_shutdown();	/* host interface definitions: memory only */
 	free(store.dir);
 	free(store.autostart_dir);
 	free(store.dnsmasq_dir);
