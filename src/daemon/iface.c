@@ -356,10 +356,15 @@ static int check_conflicts(const struct iface_def *def, struct vir_error *err)
 {
 	const struct iface_def *other = iface_find_def(def->name);
 	const struct iface_def *owner = bridge_of_port(def->name);
-	struct network *net = network_find_bridge(def->name, NULL);
+	struct network *net;
 	struct hostnet_link l;
 	char a[IPV4_STR_MAX];
 
+	/* A <forward mode='bridge'> network only names a host bridge. */
+	for (net = network_store()->head; net; net = net->next)
+		if (net_def_owns_bridge(net->def) && net->def->bridge &&
+		    !strcmp(net->def->bridge, def->name))
+			break;
 	if (net) {
 		vir_error_set(err, VIR_ERR_OPERATION_FAILED,
 			      "bridge name '%s' already in use by network '%s'",

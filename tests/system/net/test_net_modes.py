@@ -209,6 +209,9 @@ def test_bridge(ns, d, tmp, script):
     check(wait_for(lambda: port_forwarding(ns, "up0"), 20), "up0 reaches STP forwarding")
     seen = http_get(ns, "h", "http://10.99.0.2:8080/")
     check(seen == "10.99.0.1", f"the host reaches the outside through the bridge ({seen})")
+    rc, _, err = d.virsh("net-define", write(tmp, "clash.xml", net_xml("clash", "vbr0", 234)))
+    check(rc != 0 and "already in use by host interface 'vbr0'" in err,
+          "a network of its own bridge named vbr0 is refused: " + err.strip())
 
     ns.add("b")
     ns.veth("h", "vhb", "b", "eth0", "52:54:00:00:0b:01")
