@@ -204,3 +204,59 @@ def wait_for(cond, seconds, step=0.2):
 
 def mkdtemp():
     return tempfile.mkdtemp(prefix="vireo-net-test-")
+
+
+# A raw libvirt RPC client, for hostile input to the network and interface
+# procedures (see tests/system/daemon/test_hostile.py for the protocol).
+REMOTE_PROGRAM = 0x20008086
+
+
+def rpc_frame(proc, payload=b"", serial=1):
+    import struct
+    body = struct.pack(">IIiIII", REMOTE_PROGRAM, 1, proc, 0, serial, 0) + payload
+    return struct.pack(">I", len(body) + 4) + body
+
+
+def xdr_string(s):
+    import struct
+    b = s.encode() if isinstance(s, str) else s
+    return struct.pack(">I", len(b)) + b + b"\0" * (-len(b) % 4)
+
+
+class RawClient:
+    def __init__(self, sock_path):
+        import socket
+        self.s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        self.s.settimeout(10)
+        self.s.connect(sock_path)
+        self.serial = 0
+        import struct
+        assert self.call(1, struct.pack(">II", 0, 0))[0] == 0     # CONNECT_OPEN
+
+    def _recv(self, n):
+        buf = b""
+        while len(buf) < n:
+            chunk = self.s.recv(n - len(buf))
+            if not chunk:
+                return None
+            buf += chunk
+        return buf
+
+    def call(self, proc, payload=b""):
+        """(status, payload) of the reply, or None if the daemon hung up."""
+        import struct
+        self.serial += 1
+        try:
+            self.s.sendall(rpc_frame(proc, payload, self.serial))
+            word = self._recv(4)
+            if word is None:
+                return None
+            body = self._recv(struct.unpack(">I", word)[0] - 4)
+        except OSError:
+            return None
+        if body is None:
+            return None
+        return struct.unpack(">IIiIII", body[:24])[5], body[24:]
+
+    def close(self):
+        self.s.close()

@@ -26,8 +26,8 @@ import sys
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 import vmtest  # noqa: E402
 from vmtest import check, finish  # noqa: E402
-from nettest import (Daemon, Namespaces, http_get, http_server, leased_addr,  # noqa: E402
-                     mkdtemp, udhcpc, udhcpc_script, wait_for)
+from nettest import (Daemon, Namespaces, RawClient, http_get, http_server,  # noqa: E402
+                     leased_addr, mkdtemp, udhcpc, udhcpc_script, wait_for, xdr_string)
 
 PY = sys.executable
 
@@ -303,6 +303,61 @@ def test_guest_on_bridge(ns, d, tmp):
     d.virsh("net-destroy", "hostbr")
 
 
+IFACE_PROCS = (126, 127, 128, 129, 130, 131, 132, 133, 134, 137, 138, 156, 284)
+
+
+def test_hostile_rpc(ns, d):
+    """Junk arguments to every interface procedure: errors, no crash, and
+    nothing defined or changed on the host."""
+    import random
+    import struct
+    rnd = random.Random(9)
+    before = ns.run("h", "ip", "-o", "link", "show")[1]
+    names = ["", "../../etc/passwd", "a" * 300, "up0\0x", "lo", "vbr0", "%s%n", "up0 ",
+             "..", "eth0/"]
+    xmls = ["<interface type='bridge' name='" + "x" * 40 + "'/>",
+            "<interface type='bridge' name='vbz'><bridge>" +
+            "".join(f"<interface type='ethernet' name='p{i}'/>" for i in range(40)) +
+            "</bridge></interface>",
+            "<interface>" * 5000, "<interface type='ethernet' name='lo'>" +
+            "<protocol family='ipv4'>" + "<ip address='10.0.0.1'/>" * 40 +
+            "</protocol></interface>",
+            "<!DOCTYPE i [<!ENTITY a 'aaaa'>]><interface type='ethernet' name='&a;'/>",
+            "\xff\xfe<interface/>", "<interface type='ethernet' name='x'><mtu size='99999999999'/>"
+            "</interface>", "<interface type='bridge' name='vbd'><bridge delay='1e9'/></interface>"]
+    c = RawClient(d.sock)
+    answered = hung_up = 0
+    for i in range(400):
+        proc = rnd.choice(IFACE_PROCS)
+        kind = i % 4
+        if kind == 0:
+            payload = bytes(rnd.getrandbits(8) for _ in range(rnd.randrange(0, 64)))
+        elif kind == 1:
+            payload = struct.pack(">I", rnd.choice([0xFFFFFFFF, 0x7FFFFFFF, 1 << 24]))
+        elif kind == 2:
+            payload = xdr_string(rnd.choice(names)) + xdr_string(rnd.choice(names)) + \
+                struct.pack(">I", rnd.getrandbits(32))
+        else:
+            payload = xdr_string(rnd.choice(xmls)) + struct.pack(">I", rnd.choice([0, 1, 2]))
+            proc = 131
+        r = c.call(proc, payload)
+        if r is None:
+            hung_up += 1
+            c.close()
+            c = RawClient(d.sock)
+        else:
+            answered += r[0] == 1
+    c.close()
+    check(answered + hung_up == 400 and d.proc.poll() is None,
+          f"400 junk interface calls: all refused ({answered} errors, {hung_up} hang-ups), "
+          "the daemon lives")
+    rc, out, _ = d.virsh("iface-list", "--all")
+    check(rc == 0 and "up0" in out, "iface-list still works")
+    check(os.listdir(os.path.join(d.state, "interfaces")) == ["up0.xml"],
+          "no definition came from the junk (only up0's, from iface-unbridge)")
+    check(ns.run("h", "ip", "-o", "link", "show")[1] == before, "the host's links are unchanged")
+
+
 def test_cleanup(ns, d):
     for net in ("rt", "nt", "is"):
         rc, _, err = d.virsh("net-destroy", net)
@@ -340,6 +395,7 @@ def main():
         test_nat(ns, d, tmp, script)
         test_isolated(ns, d, tmp, script)
         test_bridge(ns, d, tmp, script)
+        test_hostile_rpc(ns, d)
         test_cleanup(ns, d)
     finally:
         if d:
