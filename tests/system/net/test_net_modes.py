@@ -192,6 +192,12 @@ def test_bridge(ns, d, tmp, script):
     rc, xml, _ = d.virsh("iface-dumpxml", "up0")
     check("<ip address='10.99.0.1' prefix='24'/>" in xml and
           "<route gateway='10.99.0.2'/>" in xml, "iface-dumpxml shows its address and gateway")
+    rc, mac, _ = d.virsh("iface-mac", "up0")
+    rc2, name, _ = d.virsh("iface-name", mac.strip())
+    check(rc == 0 and rc2 == 0 and name.strip() == "up0",
+          f"iface-mac / iface-name ({mac.strip()} is {name.strip()})")
+    rc, _, err = d.virsh("iface-name", "02:00:00:00:00:99")
+    check(rc != 0 and "Interface not found" in err, "iface-name of an unknown MAC")
     test_bad_iface_input(ns, d, tmp)
 
     # Without STP first: ports forward at once (the test kernel's guest
