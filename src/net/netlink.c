@@ -1,5 +1,6 @@
 /*
- * rtnetlink through libnl-route-3 (see netlink.h). Each call opens its own
+ * rtnetlink through libnl-route-3 (see netlink.h): links, bridges, TAPs;
+ * addresses and routes are in netlink_addr.c. Each call opens its own
  * socket: network operations are rare, and a shared socket would have to
  * survive errors and namespaces for no gain.
  */
@@ -60,7 +61,7 @@ struct nl_sock *hostnet_nl_open(void)
 }
 
 int hostnet_nl_get_link(struct nl_sock *sk, const char *name,
-		    struct rtnl_link **link)
+			struct rtnl_link **link)
 {
 	return hostnet_nl_errno(rtnl_link_get_kernel(sk, 0, name, link));
 }

@@ -1,7 +1,8 @@
 /*
  * Host network plumbing over rtnetlink (libnl-route-3) and the TUN driver:
- * Linux bridges, TAP devices for guests, link state, masters, IPv4
- * addresses and forwarding. Nothing here runs `ip` or `brctl`. All return
+ * Linux bridges (with STP), TAP devices for guests, link listing and state,
+ * masters, IPv4 addresses, routes (netlink_addr.c) and forwarding. Nothing
+ * here runs `ip` or `brctl`. All return
  * 0 or -errno; names are kernel interface names (< IFNAMSIZ).
  */
 #ifndef VIREO_NET_NETLINK_H
