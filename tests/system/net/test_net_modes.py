@@ -53,6 +53,9 @@ def setup_outside(ns, tmp):
     ns.veth("h", "up0", "o", "out0")
     ns.run("h", "ip", "addr", "add", "10.99.0.1/24", "dev", "up0")
     ns.run("h", "ip", "route", "add", "default", "via", "10.99.0.2")
+    # A second address and a static route: iface-bridge moves them too.
+    ns.run("h", "ip", "addr", "add", "10.98.0.1/24", "dev", "up0")
+    ns.run("h", "ip", "route", "add", "10.55.0.0/16", "via", "10.99.0.2")
     ns.run("o", "ip", "addr", "add", "10.99.0.2/24", "dev", "out0")
     server = http_server(ns, "o", "0.0.0.0", 8080, PY)
     check(server is not None, "an HTTP server in the outside namespace")
@@ -208,7 +211,10 @@ def test_bridge(ns, d, tmp, script):
     check("master vbr0" in link, "up0 is a port of vbr0")
     check("10.99.0.1/24" in addrs(ns, "vbr0") and "10.99.0.1" not in addrs(ns, "up0"),
           "the address moved from up0 to vbr0")
-    check("default via 10.99.0.2 dev vbr0" in routes(ns), "the default route moved to vbr0")
+    check("10.98.0.1/24" in addrs(ns, "vbr0"), "so did its second address")
+    check("default via 10.99.0.2 dev vbr0" in routes(ns) and
+          "10.55.0.0/16 via 10.99.0.2 dev vbr0" in routes(ns),
+          "the default and the static route moved to vbr0")
     rc, xml, _ = d.virsh("iface-dumpxml", "vbr0")
     check("type='bridge'" in xml and "name='up0'" in xml and "stp='off'" in xml,
           "iface-dumpxml vbr0: a bridge without STP and up0 as its port")
@@ -238,8 +244,10 @@ def test_bridge(ns, d, tmp, script):
     rc, _, err = d.virsh("iface-unbridge", "vbr0")
     check(rc == 0, "virsh iface-unbridge vbr0 " + err.strip())
     check(ns.run("h", "ip", "link", "show", "vbr0")[0] != 0, "vbr0 is gone")
-    check("10.99.0.1/24" in addrs(ns, "up0") and "default via 10.99.0.2 dev up0" in routes(ns),
-          "up0 has its address and default route back")
+    check("10.99.0.1/24" in addrs(ns, "up0") and "10.98.0.1/24" in addrs(ns, "up0") and
+          "default via 10.99.0.2 dev up0" in routes(ns) and
+          "10.55.0.0/16 via 10.99.0.2 dev up0" in routes(ns),
+          "up0 has its addresses, default and static route back")
     seen = http_get(ns, "h", "http://10.99.0.2:8080/")
     check(seen == "10.99.0.1", f"the host reaches the outside over up0 again ({seen})")
     rc, out, _ = d.virsh("iface-list", "--all")
@@ -369,6 +377,11 @@ def test_cleanup(ns, d):
         rc, _, err = d.virsh("net-destroy", net)
         check(rc == 0, f"net-destroy {net} " + err.strip())
     check(d.stop() == 0, "vireod exits cleanly")
+    d2 = Daemon(ns, "h", d.tmp)
+    rc, xml, _ = d2.virsh("iface-dumpxml", "up0", "--inactive")
+    check(rc == 0 and "<ip address='10.99.0.1' prefix='24'/>" in xml,
+          "a restarted vireod has up0's definition (from iface-unbridge) on disk")
+    check(d2.stop() == 0, "and exits cleanly")
     _, links, _ = ns.run("h", "ip", "-o", "link", "show")
     names = [line.split(":")[1].strip().split("@")[0] for line in links.splitlines()]
     check(not any(n.startswith(("vb", "vt", "virbr")) for n in names),
