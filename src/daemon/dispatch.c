@@ -12,6 +12,7 @@
 #include "daemon/console.h"
 #include "daemon/dispatch.h"
 #include "daemon/domain_xml.h"
+#include "daemon/proc_iface.h"
 #include "daemon/proc_network.h"
 #include "daemon/protocol.h"
 #include "daemon/rpc.h"
@@ -80,7 +81,8 @@ static const struct proc_entry *find_proc(int proc)
 					      proc_domain_table,
 					      proc_event_table,
 					      proc_console_table,
-					      proc_network_table };
+					      proc_network_table,
+					      proc_iface_table };
 
 	for (size_t t = 0; t < ARRAY_SIZE(tables); t++)
 		for (const struct proc_entry *e = tables[t]; e->fn; e++)

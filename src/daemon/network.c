@@ -4,6 +4,7 @@
  * stopping networks is network_run.c.
  */
 #include "daemon/network.h"
+#include "daemon/iface.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -170,8 +171,11 @@ static int pick_bridge(struct net_def *def)
 	return -ENOSPC;
 }
 
-/* Conflicts with the networks already known (other than `self`). */
-static int check_conflicts(const struct net_def *def,
+/*
+ * Conflicts with the networks already known (other than `self`) and with
+ * host interface definitions (a bridge `virsh iface-bridge` made).
+ */
+static int check_conflicts(struct daemon *d, const struct net_def *def,
 			   const struct network *self, struct vir_error *err)
 {
 	struct network *o;
@@ -181,6 +185,14 @@ static int check_conflicts(const struct net_def *def,
 		vir_error_set(err, VIR_ERR_OPERATION_FAILED,
 			      "bridge name '%s' already in use by network '%s'",
 			      def->bridge, o->def->name);
+		return -1;
+	}
+	/* d is NULL when loading saved definitions: those stand. */
+	if (d && def->bridge && net_def_owns_bridge(def) && !iface_init(d) &&
+	    iface_find_def(def->bridge)) {
+		vir_error_set(err, VIR_ERR_OPERATION_FAILED,
+			      "bridge name '%s' already in use by host interface '%s' (virsh iface-list)",
+			      def->bridge, def->bridge);
 		return -1;
 	}
 	if ((o = network_find_overlap(def, self))) {
@@ -237,7 +249,7 @@ int network_define_xml(struct daemon *d, const char *xml, bool start,
 			      "no free bridge name virbr0..virbr255");
 		goto fail;
 	}
-	if (check_conflicts(def, n, err))
+	if (check_conflicts(d, def, n, err))
 		goto fail;
 	if (n) {
 		/* A running network keeps its definition until it stops. */
@@ -352,7 +364,7 @@ static void load_one(const char *file)
 	free(xml);
 	free(path);
 	if (network_find_name(def->name) || network_find_uuid(def->uuid) ||
-	    !def->bridge || check_conflicts(def, NULL, &err)) {
+	    !def->bridge || check_conflicts(NULL, def, NULL, &err)) {
 		log_warn("network '%s' ignored: %s", def->name,
 			 err.message[0] ? err.message : "duplicate");
 		net_def_free(def);
@@ -487,6 +499,7 @@ void network_shutdown(struct daemon *d)
 	}
 	while (store.head)
 		network_unlink(store.head);
+	iface_shutdown();	/* host interface definitions: memory only */
 	free(store.dir);
 	free(store.autostart_dir);
 	free(store.dnsmasq_dir);

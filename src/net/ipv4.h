@@ -11,6 +11,12 @@
 
 #define IPV4_STR_MAX 16		/* "255.255.255.255" + NUL */
 
+/* An address with its prefix length (an interface address, a route). */
+struct ipv4_cidr {
+	uint32_t ip;
+	unsigned prefix;
+};
+
 /* Dotted quad only ("10.0.0.1"); 0 or -EINVAL. */
 int ipv4_parse(const char *s, uint32_t *out);
 /* out needs IPV4_STR_MAX bytes; returns out. */

@@ -1,5 +1,6 @@
 /*
- * rtnetlink through libnl-route-3 (see netlink.h). Each call opens its own
+ * rtnetlink through libnl-route-3 (see netlink.h): links, bridges, TAPs;
+ * addresses and routes are in netlink_addr.c. Each call opens its own
  * socket: network operations are rare, and a shared socket would have to
  * survive errors and namespaces for no gain.
  */
@@ -7,12 +8,17 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <linux/if_arp.h>
+#include <linux/if_link.h>
 #include <linux/if_tun.h>
 #include <netlink/addr.h>
 #include <netlink/netlink.h>
 #include <netlink/route/addr.h>
 #include <netlink/route/link.h>
+#include <netlink/msg.h>
+#include <netlink/attr.h>
 #include <netlink/route/link/bridge.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
 #include <unistd.h>
@@ -20,8 +26,9 @@
 #include "lib/log.h"
 #include "lib/util.h"
 #include "net/ipv4.h"
+#include "net/netlink_priv.h"
 
-static int nl_errno(int nlerr)
+int hostnet_nl_errno(int nlerr)
 {
 	switch (-nlerr) {
 	case 0:			return 0;
@@ -40,7 +47,7 @@ static int nl_errno(int nlerr)
 	}
 }
 
-static struct nl_sock *open_route(void)
+struct nl_sock *hostnet_nl_open(void)
 {
 	struct nl_sock *sk = nl_socket_alloc();
 
@@ -53,11 +60,10 @@ static struct nl_sock *open_route(void)
 	return sk;
 }
 
-/* Look a link up; *link must be put with rtnl_link_put(). */
-static int get_link(struct nl_sock *sk, const char *name,
-		    struct rtnl_link **link)
+int hostnet_nl_get_link(struct nl_sock *sk, const char *name,
+			struct rtnl_link **link)
 {
-	return nl_errno(rtnl_link_get_kernel(sk, 0, name, link));
+	return hostnet_nl_errno(rtnl_link_get_kernel(sk, 0, name, link));
 }
 
 bool hostnet_ifname_valid(const char *name)
@@ -76,7 +82,7 @@ bool hostnet_ifname_valid(const char *name)
 
 int hostnet_bridge_add(const char *name, const uint8_t *mac)
 {
-	struct nl_sock *sk = open_route();
+	struct nl_sock *sk = hostnet_nl_open();
 	struct rtnl_link *link;
 	int r;
 
@@ -96,7 +102,7 @@ int hostnet_bridge_add(const char *name, const uint8_t *mac)
 			nl_addr_put(a);
 		}
 	}
-	r = nl_errno(rtnl_link_add(sk, link, NLM_F_CREATE | NLM_F_EXCL));
+	r = hostnet_nl_errno(rtnl_link_add(sk, link, NLM_F_CREATE | NLM_F_EXCL));
 	rtnl_link_put(link);
 	nl_socket_free(sk);
 	return r;
@@ -104,15 +110,15 @@ int hostnet_bridge_add(const char *name, const uint8_t *mac)
 
 int hostnet_link_del(const char *name)
 {
-	struct nl_sock *sk = open_route();
+	struct nl_sock *sk = hostnet_nl_open();
 	struct rtnl_link *link;
 	int r;
 
 	if (!sk)
 		return -ENOMEM;
-	r = get_link(sk, name, &link);
+	r = hostnet_nl_get_link(sk, name, &link);
 	if (!r) {
-		r = nl_errno(rtnl_link_delete(sk, link));
+		r = hostnet_nl_errno(rtnl_link_delete(sk, link));
 		rtnl_link_put(link);
 	}
 	nl_socket_free(sk);
@@ -121,13 +127,13 @@ int hostnet_link_del(const char *name)
 
 static int link_query(const char *name, bool want_bridge)
 {
-	struct nl_sock *sk = open_route();
+	struct nl_sock *sk = hostnet_nl_open();
 	struct rtnl_link *link;
 	int r;
 
 	if (!sk)
 		return -ENOMEM;
-	r = get_link(sk, name, &link);
+	r = hostnet_nl_get_link(sk, name, &link);
 	if (r == -ENODEV) {
 		r = 0;
 	} else if (!r) {
@@ -155,13 +161,13 @@ static int link_change(const char *name,
 		       void (*fill)(struct rtnl_link *c, const void *arg),
 		       const void *arg)
 {
-	struct nl_sock *sk = open_route();
+	struct nl_sock *sk = hostnet_nl_open();
 	struct rtnl_link *link, *change;
 	int r;
 
 	if (!sk)
 		return -ENOMEM;
-	r = get_link(sk, name, &link);
+	r = hostnet_nl_get_link(sk, name, &link);
 	if (r) {
 		nl_socket_free(sk);
 		return r;
@@ -171,7 +177,7 @@ static int link_change(const char *name,
 		r = -ENOMEM;
 	} else {
 		fill(change, arg);
-		r = nl_errno(rtnl_link_change(sk, link, change, 0));
+		r = hostnet_nl_errno(rtnl_link_change(sk, link, change, 0));
 		rtnl_link_put(change);
 	}
 	rtnl_link_put(link);
@@ -204,19 +210,179 @@ int hostnet_link_set_mac(const char *name, const uint8_t mac[6])
 	return link_change(name, fill_mac, mac);
 }
 
+static void fill_down(struct rtnl_link *c, const void *arg)
+{
+	rtnl_link_unset_flags(c, IFF_UP);
+}
+
+int hostnet_link_down(const char *name)
+{
+	return link_change(name, fill_down, NULL);
+}
+
+static void fill_mtu(struct rtnl_link *c, const void *arg)
+{
+	rtnl_link_set_mtu(c, *(const unsigned *)arg);
+}
+
+int hostnet_link_set_mtu(const char *name, unsigned mtu)
+{
+	return link_change(name, fill_mtu, &mtu);
+}
+
+static void fill_nomaster(struct rtnl_link *c, const void *arg)
+{
+	rtnl_link_set_master(c, 0);
+}
+
+int hostnet_link_nomaster(const char *port)
+{
+	return link_change(port, fill_nomaster, NULL);
+}
+
+static void link_fill(struct rtnl_link *l, struct hostnet_link *out)
+{
+	struct nl_addr *a = rtnl_link_get_addr(l);
+	const char *type = rtnl_link_get_type(l);
+
+	memset(out, 0, sizeof(*out));
+	snprintf(out->name, sizeof(out->name), "%s", rtnl_link_get_name(l));
+	out->ifindex = rtnl_link_get_ifindex(l);
+	out->master = rtnl_link_get_master(l);
+	if (a && nl_addr_get_len(a) == 6) {
+		out->has_mac = true;
+		memcpy(out->mac, nl_addr_get_binary_addr(a), 6);
+	}
+	out->up = (rtnl_link_get_flags(l) & IFF_UP) != 0;
+	out->is_bridge = type && !strcmp(type, "bridge");
+	out->loopback = rtnl_link_get_arptype(l) == ARPHRD_LOOPBACK;
+	out->mtu = rtnl_link_get_mtu(l);
+}
+
+struct link_walk {
+	struct hostnet_link *v;
+	size_t n, cap;
+	int err;
+};
+
+static void add_link(struct nl_object *obj, void *arg)
+{
+	struct link_walk *w = arg;
+
+	if (w->err)
+		return;
+	if (w->n == w->cap) {
+		size_t cap = w->cap ? 2 * w->cap : 16;
+		struct hostnet_link *v = realloc(w->v, cap * sizeof(*v));
+
+		if (!v) {
+			w->err = -ENOMEM;
+			return;
+		}
+		w->v = v;
+		w->cap = cap;
+	}
+	link_fill((struct rtnl_link *)obj, &w->v[w->n++]);
+}
+
+int hostnet_links(struct hostnet_link **out, size_t *count)
+{
+	struct nl_sock *sk = hostnet_nl_open();
+	struct nl_cache *cache;
+	struct link_walk w = { 0 };
+	int r;
+
+	*out = NULL;
+	*count = 0;
+	if (!sk)
+		return -ENOMEM;
+	r = hostnet_nl_errno(rtnl_link_alloc_cache(sk, AF_UNSPEC, &cache));
+	if (!r) {
+		nl_cache_foreach(cache, add_link, &w);
+		nl_cache_free(cache);
+		r = w.err;
+	}
+	nl_socket_free(sk);
+	if (r) {
+		free(w.v);
+		return r;
+	}
+	*out = w.v;
+	*count = w.n;
+	return 0;
+}
+
+int hostnet_link_get(const char *name, struct hostnet_link *out)
+{
+	struct nl_sock *sk;
+	struct rtnl_link *link;
+	int r;
+
+	if (!hostnet_ifname_valid(name))
+		return -ENODEV;
+	sk = hostnet_nl_open();
+	if (!sk)
+		return -ENOMEM;
+	r = hostnet_nl_get_link(sk, name, &link);
+	if (!r) {
+		link_fill(link, out);
+		rtnl_link_put(link);
+	}
+	nl_socket_free(sk);
+	return r;
+}
+
+int hostnet_bridge_set_stp(const char *bridge, bool stp, unsigned delay_cs)
+{
+	struct ifinfomsg ifi = { .ifi_family = AF_UNSPEC };
+	struct nlattr *info, *data;
+	struct nl_sock *sk;
+	struct nl_msg *msg;
+	int r = -ENOMEM;
+
+	ifi.ifi_index = (int)if_nametoindex(bridge);
+	if (!ifi.ifi_index)
+		return -ENODEV;
+	/* With STP on the kernel takes 2..30 s only (BR_MIN/MAX_FORWARD_DELAY). */
+	if (stp)
+		delay_cs = MIN(MAX(delay_cs, 200u), 3000u);
+	sk = hostnet_nl_open();
+	if (!sk)
+		return -ENOMEM;
+	msg = nlmsg_alloc_simple(RTM_NEWLINK, NLM_F_REQUEST | NLM_F_ACK);
+	if (!msg)
+		goto out;
+	if (nlmsg_append(msg, &ifi, sizeof(ifi), NLMSG_ALIGNTO) < 0 ||
+	    !(info = nla_nest_start(msg, IFLA_LINKINFO)) ||
+	    nla_put_string(msg, IFLA_INFO_KIND, "bridge") < 0 ||
+	    !(data = nla_nest_start(msg, IFLA_INFO_DATA)) ||
+	    /* The delay first: the kernel checks it against the STP state. */
+	    nla_put_u32(msg, IFLA_BR_FORWARD_DELAY, delay_cs) < 0 ||
+	    nla_put_u32(msg, IFLA_BR_STP_STATE, stp) < 0) {
+		nlmsg_free(msg);
+		goto out;
+	}
+	nla_nest_end(msg, data);
+	nla_nest_end(msg, info);
+	r = hostnet_nl_errno(nl_send_sync(sk, msg));	/* frees msg */
+out:
+	nl_socket_free(sk);
+	return r;
+}
+
 int hostnet_link_set_master(const char *port, const char *bridge)
 {
-	struct nl_sock *sk = open_route();
+	struct nl_sock *sk = hostnet_nl_open();
 	struct rtnl_link *p = NULL, *b = NULL;
 	int r;
 
 	if (!sk)
 		return -ENOMEM;
-	r = get_link(sk, bridge, &b);
+	r = hostnet_nl_get_link(sk, bridge, &b);
 	if (!r)
-		r = get_link(sk, port, &p);
+		r = hostnet_nl_get_link(sk, port, &p);
 	if (!r)
-		r = nl_errno(rtnl_link_enslave(sk, b, p));
+		r = hostnet_nl_errno(rtnl_link_enslave(sk, b, p));
 	if (p)
 		rtnl_link_put(p);
 	if (b)
@@ -227,7 +393,7 @@ int hostnet_link_set_master(const char *port, const char *bridge)
 
 int hostnet_addr_add(const char *ifname, uint32_t ip, unsigned prefix)
 {
-	struct nl_sock *sk = open_route();
+	struct nl_sock *sk = hostnet_nl_open();
 	struct rtnl_addr *addr = NULL;
 	struct nl_addr *local = NULL, *bcast = NULL;
 	uint32_t be = htonl(ip);
@@ -249,11 +415,11 @@ int hostnet_addr_add(const char *ifname, uint32_t ip, unsigned prefix)
 	nl_addr_set_prefixlen(local, (int)prefix);
 	rtnl_addr_set_ifindex(addr, ifindex);
 	rtnl_addr_set_family(addr, AF_INET);
-	r = nl_errno(rtnl_addr_set_local(addr, local));
+	r = hostnet_nl_errno(rtnl_addr_set_local(addr, local));
 	if (!r && prefix < 31)
-		r = nl_errno(rtnl_addr_set_broadcast(addr, bcast));
+		r = hostnet_nl_errno(rtnl_addr_set_broadcast(addr, bcast));
 	if (!r)
-		r = nl_errno(rtnl_addr_add(sk, addr, 0));
+		r = hostnet_nl_errno(rtnl_addr_add(sk, addr, 0));
 out:
 	if (local)
 		nl_addr_put(local);
@@ -296,7 +462,7 @@ static void check_addr(struct nl_object *obj, void *arg)
 
 int hostnet_subnet_in_use(uint32_t ip, unsigned prefix, const char *except)
 {
-	struct nl_sock *sk = open_route();
+	struct nl_sock *sk = hostnet_nl_open();
 	struct nl_cache *cache;
 	struct in_use_scan s = { .ip = ip, .prefix = prefix };
 	int r;
@@ -305,7 +471,7 @@ int hostnet_subnet_in_use(uint32_t ip, unsigned prefix, const char *except)
 		return -ENOMEM;
 	if (except)
 		s.except_ifindex = (int)if_nametoindex(except);
-	r = nl_errno(rtnl_addr_alloc_cache(sk, &cache));
+	r = hostnet_nl_errno(rtnl_addr_alloc_cache(sk, &cache));
 	if (!r) {
 		nl_cache_foreach(cache, check_addr, &s);
 		nl_cache_free(cache);

@@ -36,7 +36,7 @@ def run(*args, timeout=30):
     return p.returncode, p.stdout, p.stderr
 
 
-TAG = f"vnt{os.getpid()}"
+TAG = f"vn-{os.getpid()}-"
 NS_H, NS_C = TAG + "h", TAG + "c"
 
 
