@@ -9,6 +9,7 @@
  * generation is stale is decoded again. Instructions that cross a page
  * boundary are decoded every time into a scratch slot.
  */
+#include <malloc.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -70,6 +71,7 @@ void emu_decode_free(struct emu_cpu *c)
 		c->hash[h] = NULL;
 	}
 	c->npages = 0;
+	c->nentries = 0;
 	emu_fetch_forget(c);
 	emu_jit_reset(c);
 }
@@ -224,8 +226,12 @@ static struct code_page *page_get(struct emu_cpu *c, uint64_t gpa, int32_t pidx)
 		if (p->gpa == gpa)
 			break;
 	if (!p) {
-		if (c->npages >= CODE_MAX_PAGES)
+		if (c->npages >= CODE_MAX_PAGES || c->nentries >= CODE_MAX_ENTRIES) {
+			/* Start afresh: what is hot now is decoded again at
+			 * once, and the memory of the rest goes back. */
 			emu_decode_free(c);
+			malloc_trim(0);
+		}
 		p = calloc(1, sizeof(*p));
 		uint16_t *idx = calloc(4096, sizeof(uint16_t));
 		if (!p || !idx) {
@@ -334,7 +340,8 @@ static bool block_continues(const struct dinsn *d)
 
 
 /* Append d, decoded at page offset off, to p; its index or -1 if full. */
-static int page_append(struct code_page *p, const struct dinsn *d, unsigned off)
+static int page_append(struct emu_cpu *c, struct code_page *p, const struct dinsn *d,
+		       unsigned off)
 {
 	if (p->n == p->cap) {
 		unsigned ncap = p->cap ? p->cap * 2u : 64u;
@@ -345,6 +352,7 @@ static int page_append(struct code_page *p, const struct dinsn *d, unsigned off)
 		struct dinsn *ni = realloc(p->insns, ncap * sizeof(*ni));
 		if (!ni)
 			return -1;
+		c->nentries += ncap - p->cap;
 		p->insns = ni;
 		p->cap = (uint16_t)ncap;
 	}
@@ -371,7 +379,7 @@ static const struct dinsn *decode_block(struct emu_cpu *c, struct code_page *p,
 		struct dinsn tmp;
 		if (!ZYAN_SUCCESS(decode_bytes(c, host + next, 15, &tmp)))
 			break;
-		if (page_append(p, &tmp, next) < 0)
+		if (page_append(c, p, &tmp, next) < 0)
 			break;
 		count++;
 		next += tmp.len;
@@ -470,7 +478,7 @@ const struct dinsn *emu_fetch_decode(struct emu_cpu *c)
 		if (!p)
 			return &c->scratch;
 	}
-	int first = page_append(p, &c->scratch, off);
+	int first = page_append(c, p, &c->scratch, off);
 	if (first < 0)
 		return &c->scratch;
 	return decode_block(c, p, host, off, first);

@@ -209,6 +209,10 @@ struct code_page {
 #define FC_NONE (~0ULL)
 #define FCACHE_SIZE 32
 #define CODE_MAX_PAGES 8192
+/* Decoded entries (80 bytes each) kept per vCPU before the cache starts
+ * afresh: a Linux boot decodes about 460,000 (36 MiB) in all, but runs
+ * most of them only for a while. */
+#define CODE_MAX_ENTRIES 131072
 
 struct emu_cpu {
 	uint64_t gpr[16];
@@ -266,6 +270,7 @@ struct emu_cpu {
 	ZydisDecoder dec[DM_COUNT];
 	struct code_page *hash[CODE_HASH];
 	unsigned npages;
+	unsigned nentries;            /* decoded entries allocated, all pages */
 	struct dinsn scratch;         /* instructions crossing a page */
 	/* Fetch fast path: the code page of the last fetch, by linear page. */
 	uint64_t fc_la;               /* linear page, or FC_NONE */
