@@ -39,10 +39,11 @@
  * of it run only for a while: a small buffer, emptied when full, keeps
  * the hot code and costs less RSS than one that holds everything. */
 #define JIT_BUF_SIZE (4u << 20)
-/* Host bytes one instruction can take (a call with its bookkeeping is
- * about 60), and the prologue/epilogue. */
-#define JIT_INSN_MAX 96
-#define JIT_FIXED    256
+/* Host bytes one instruction can take (at most a handler call with its
+ * bookkeeping and both end-of-block checks: 108), and the slot, prologue,
+ * fall-through and exit stub (under 350); checked after each block. */
+#define JIT_INSN_MAX 128
+#define JIT_FIXED    512
 
 struct emu_jit {
 	uint8_t *buf;
@@ -513,6 +514,8 @@ void *emu_jit_translate(struct emu_cpu *c, struct dinsn *d, unsigned n)
 	for (unsigned k = 0; k < nexits; k++)
 		patch_to(exits[k], e.p);
 	emit_exit(&e, slot);
+	if ((size_t)(e.p - (uint8_t *)slot) > JIT_FIXED + (size_t)n * JIT_INSN_MAX)
+		abort();        /* the bounds above are wrong: fix them */
 	j->used = (size_t)(e.p - j->buf);
 	j->used = (j->used + 15) & ~(size_t)15;
 	d->jit = (void (*)(struct emu_cpu *, const struct dinsn *, uint64_t))(void *)start;

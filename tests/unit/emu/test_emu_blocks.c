@@ -277,6 +277,25 @@ int main(void)
 				(unsigned long long)a.r.rip, (unsigned long long)b.r.rip);
 		}
 	}
+	/* The largest translation: a full block of conditional branches
+	 * (a handler call with both end-of-block checks each); the
+	 * translator aborts if a block outgrows the space it reserved. */
+	p->n = 0;
+	emit(p, 2, 0x41, 0xBF);
+	emit32(p, LOOPS);
+	unsigned body = p->n;
+	for (unsigned i = 0; i < 2 * BLOCK_MAX_INSNS; i++)
+		emit(p, 2, 0x70 + (i % 16), 0);       /* jcc to the next instruction */
+	emit(p, 3, 0x49, 0xFF, 0xCF);
+	emit(p, 2, 0x0F, 0x85);
+	emit32(p, (uint32_t)((int32_t)body - (int32_t)(p->n + 4)));
+	emit(p, 1, 0xF4);
+	struct emu_regs in = { .rflags = 0x2 };
+	run(p, &in, stack, RUN_STEP, &a);
+	run(p, &in, stack, RUN_JIT, &b);
+	CHECK(a.halted && b.halted);
+	CHECK(memcmp(a.r.gpr, b.r.gpr, sizeof(a.r.gpr)) == 0 && a.r.rip == b.r.rip);
+
 	CHECK_EQ(mismatches, 0);
 	printf("%u random programs, %u differ between single steps, blocks and translation\n",
 	       programs, mismatches);
