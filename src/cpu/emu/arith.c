@@ -405,6 +405,35 @@ imul_reg(struct emu_cpu *c, const struct dinsn *d, unsigned size)
 static void h_imul_r4(struct emu_cpu *c, const struct dinsn *d) { imul_reg(c, d, 4); }
 static void h_imul_r8(struct emu_cpu *c, const struct dinsn *d) { imul_reg(c, d, 8); }
 
+bool emu_arith_jit_form(const struct dinsn *d, struct jit_form *f)
+{
+	static const emu_handler shifts[][2] = {
+		[JS_SHL] = { h_shl_r4, h_shl_r8 }, [JS_SHR] = { h_shr_r4, h_shr_r8 },
+		[JS_SAR] = { h_sar_r4, h_sar_r8 },
+	};
+
+	if (d->fn == h_imul_r4 || d->fn == h_imul_r8) {
+		f->kind = JF_IMUL;
+		f->op = 0;
+		f->size = d->fn == h_imul_r8 ? 8 : 4;
+		return true;
+	}
+	/* Shifts by a constant: by 1 or an immediate, not by CL. */
+	if (d->nops > 1 && d->op[1].kind != OPK_IMM)
+		return false;
+	for (unsigned i = 0; i < sizeof(shifts) / sizeof(shifts[0]); i++) {
+		for (unsigned w = 0; w < 2; w++) {
+			if (d->fn != shifts[i][w])
+				continue;
+			f->kind = JF_SHIFT;
+			f->op = (uint8_t)i;
+			f->size = w ? 8 : 4;
+			return true;
+		}
+	}
+	return false;
+}
+
 static bool reg_or_imm(const struct dop *o, unsigned size)
 {
 	if (o->kind == OPK_IMM)

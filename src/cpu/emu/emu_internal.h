@@ -408,16 +408,20 @@ emu_handler emu_move_special(const struct dinsn *d, unsigned dmode);
  * Forms the block translator (jit.c) emits as host code instead of a
  * handler call, recognised by their specialised handler: MOV and the
  * binary operations with a 32/64-bit register destination and a register
- * or immediate source, and LEA with 64-bit addressing. op is JA_* for the
- * binary operations.
+ * or immediate source, LEA with 64-bit addressing, SHL/SHR/SAR of such a
+ * register by a constant and two/three-operand IMUL of registers and
+ * immediates. op is JA_* for the binary operations, JS_* for shifts.
  */
-enum { JF_NONE, JF_MOV_RR, JF_MOV_RI, JF_LEA, JF_ALU_RR, JF_ALU_RI };
+enum { JF_NONE, JF_MOV_RR, JF_MOV_RI, JF_LEA, JF_ALU_RR, JF_ALU_RI, JF_SHIFT,
+       JF_IMUL };
 enum { JA_ADD, JA_OR, JA_AND, JA_SUB, JA_XOR, JA_CMP, JA_TEST };
+enum { JS_SHL, JS_SHR, JS_SAR };
 struct jit_form {
 	uint8_t kind, op, size;
 };
 bool emu_alu_jit_form(const struct dinsn *d, struct jit_form *f);
 bool emu_move_jit_form(const struct dinsn *d, struct jit_form *f);
+bool emu_arith_jit_form(const struct dinsn *d, struct jit_form *f);
 
 /* Handlers picked by operand kind (segment.c, system.c). */
 void emu_h_mov_sreg(struct emu_cpu *c, const struct dinsn *d);

@@ -4,8 +4,9 @@
  * call of their handler with the bookkeeping the interpreter's block loop
  * does (RIP, next RIP and RSP for precise faults, the end-of-block check
  * after a store to decoded code), so the loop, its indirect call and its
- * counters go away; MOV, LEA and the binary ALU operations with a
- * register destination become host instructions on the register file, and their
+ * counters go away; MOV, LEA, the binary ALU operations, shifts by a
+ * constant and IMUL with a register destination become host instructions
+ * on the register file, and their
  * lazy-flags record is left out where the next flag writer in the block
  * overwrites it before anything can read it.
  *
@@ -317,9 +318,20 @@ void emu_jit_chain(struct emu_cpu *c, const struct dinsn *d, uint64_t prev_la)
 
 /* --- translation --- */
 
-static bool writes_all_flags(const struct jit_form *f)
+static bool writes_all_flags(const struct dinsn *d, const struct jit_form *f)
 {
-	return f->kind == JF_ALU_RR || f->kind == JF_ALU_RI;
+	if (f->kind == JF_SHIFT) {      /* by a count that is not 0 */
+		unsigned mask = f->size * 8 - 1;
+		return ((d->nops > 1 ? (unsigned)d->op[1].val : 1) & mask) != 0;
+	}
+	return f->kind == JF_ALU_RR || f->kind == JF_ALU_RI || f->kind == JF_IMUL;
+}
+
+/* Inline code that neither faults nor touches the flags. */
+static bool flagless(const struct dinsn *d, const struct jit_form *f)
+{
+	return f->kind == JF_MOV_RR || f->kind == JF_MOV_RI || f->kind == JF_LEA ||
+	       (f->kind == JF_SHIFT && !writes_all_flags(d, f));
 }
 
 /*
@@ -328,12 +340,13 @@ static bool writes_all_flags(const struct jit_form *f)
  * inline MOVs in between (they neither fault nor read flags, so nothing
  * can observe the record first).
  */
-static bool flags_dead(const struct jit_form *f, unsigned i, unsigned n)
+static bool flags_dead(const struct dinsn *d, const struct jit_form *f, unsigned i,
+		       unsigned n)
 {
 	for (unsigned j = i + 1; j < n; j++) {
-		if (writes_all_flags(&f[j]))
+		if (writes_all_flags(&d[j], &f[j]))
 			return true;
-		if (f[j].kind != JF_MOV_RR && f[j].kind != JF_MOV_RI && f[j].kind != JF_LEA)
+		if (!flagless(&d[j], &f[j]))
 			return false;
 	}
 	return false;
@@ -424,6 +437,110 @@ static void emit_alu(struct emit *e, const struct dinsn *d, const struct jit_for
 	store64(e, RDX, OFF(lf_res));
 }
 
+/* The LF_SHIFT record {size, dst 0, src OF (esi), res rax} and CF (dl). */
+static void emit_shift_record(struct emit *e, unsigned size)
+{
+	mem_op(e, false, 0x88, RDX, OFF(lf_cin));          /* mov [lf_cin], dl */
+	store_imm8(e, OFF(lf_op), LF_SHIFT);
+	store_imm8(e, OFF(lf_size), (uint8_t)size);
+	mem_op(e, true, 0xC7, 0, OFF(lf_dst));             /* mov qword [], 0 */
+	put32(e, 0);
+	mem_op(e, true, 0x89, 6, OFF(lf_src));             /* mov [], rsi */
+	store64(e, RAX, OFF(lf_res));
+}
+
+/*
+ * SHL/SHR/SAR by a constant as shift_reg() in arith.c: the host shift
+ * gives the result and CF (the last bit out); OF as the emulator defines
+ * it for every count (SHL: top bit of the result ^ CF, SHR: top bit of
+ * the operand, SAR: 0). A count of 0 only zero-extends a 32-bit register.
+ */
+static void emit_shift(struct emit *e, const struct dinsn *d, const struct jit_form *f,
+		       bool dead)
+{
+	static const uint8_t sub[] = { [JS_SHL] = 4, [JS_SHR] = 5, [JS_SAR] = 7 };
+	unsigned bits = f->size * 8, dst = d->op[0].reg;
+	unsigned n = (d->nops > 1 ? (unsigned)d->op[1].val : 1) & (bits - 1);
+	bool wide = f->size == 8;
+
+	load(e, RAX, GPR(dst), f->size);
+	if (n == 0) {
+		store64(e, RAX, GPR(dst));
+		return;
+	}
+	if (wide)
+		put8(e, 0x48);
+	put8(e, 0x89);                  /* mov rcx, rax: the operand */
+	put8(e, 0xC1);
+	if (wide)
+		put8(e, 0x48);
+	put8(e, 0xC1);                  /* shift rax, n */
+	put8(e, (uint8_t)(0xC0 | sub[f->op] << 3));
+	put8(e, (uint8_t)n);
+	static const uint8_t setc_dl[] = { 0x0F, 0x92, 0xC2, 0x0F, 0xB6, 0xD2 };
+	emit_bytes(e, setc_dl, sizeof(setc_dl));       /* setc dl; movzx edx, dl */
+	store64(e, RAX, GPR(dst));
+	if (dead)
+		return;
+	if (f->op == JS_SAR) {
+		put8(e, 0x31);                          /* xor esi, esi */
+		put8(e, 0xF6);
+	} else {
+		/* esi = top bit of the result (SHL) or of the operand (SHR) */
+		if (wide)
+			put8(e, 0x48);
+		put8(e, 0x89);
+		put8(e, f->op == JS_SHL ? 0xC6 : 0xCE);    /* mov rsi, rax / rcx */
+		if (wide)
+			put8(e, 0x48);
+		put8(e, 0xC1);                              /* shr rsi, bits - 1 */
+		put8(e, 0xEE);
+		put8(e, (uint8_t)(bits - 1));
+		if (f->op == JS_SHL) {
+			put8(e, 0x31);                      /* xor esi, edx */
+			put8(e, 0xD6);
+		}
+	}
+	emit_shift_record(e, f->size);
+}
+
+/* Operand o of an IMUL (register or immediate, as the handler reads it)
+ * into reg. */
+static void imul_operand(struct emit *e, unsigned reg, const struct dop *o, unsigned size)
+{
+	if (o->kind == OPK_REG)
+		load(e, reg, GPR(o->reg), size);
+	else
+		load_imm(e, reg, size == 8 ? (uint64_t)o->val : (uint32_t)o->val);
+}
+
+/*
+ * Two/three-operand IMUL as imul_reg() in arith.c: the host IMUL of the
+ * same width gives the product and its signed overflow; recorded as
+ * LF_SHIFT with CF = OF = overflow.
+ */
+static void emit_imul(struct emit *e, const struct dinsn *d, const struct jit_form *f,
+		      bool dead)
+{
+	int i = d->nops == 3 ? 1 : 0;
+	bool wide = f->size == 8;
+
+	imul_operand(e, RAX, &d->op[i], f->size);
+	imul_operand(e, RCX, &d->op[i + 1], f->size);
+	if (wide)
+		put8(e, 0x48);
+	static const uint8_t imul[] = { 0x0F, 0xAF, 0xC1,   /* imul rax, rcx */
+					0x0F, 0x90, 0xC2,   /* seto dl */
+					0x0F, 0xB6, 0xD2 }; /* movzx edx, dl */
+	emit_bytes(e, imul, sizeof(imul));
+	store64(e, RAX, GPR(d->op[0].reg));
+	if (dead)
+		return;
+	put8(e, 0x89);                  /* mov esi, edx: OF */
+	put8(e, 0xD6);
+	emit_shift_record(e, f->size);
+}
+
 /* The handler call with the interpreter's per-instruction bookkeeping. */
 static void emit_call(struct emit *e, const struct dinsn *d, unsigned i,
 		      uint32_t off, uint32_t next_off)
@@ -461,7 +578,8 @@ void *emu_jit_translate(struct emu_cpu *c, struct dinsn *d, unsigned n)
 	if (j->used + JIT_FIXED + (size_t)n * JIT_INSN_MAX > JIT_BUF_SIZE)
 		emu_jit_reset(c);
 	for (unsigned i = 0; i < n; i++)
-		if (!emu_move_jit_form(&d[i], &form[i]) && !emu_alu_jit_form(&d[i], &form[i]))
+		if (!emu_move_jit_form(&d[i], &form[i]) && !emu_alu_jit_form(&d[i], &form[i]) &&
+		    !emu_arith_jit_form(&d[i], &form[i]))
 			form[i].kind = JF_NONE;
 
 	struct jit_chain *slot = (struct jit_chain *)(j->buf + j->used);
@@ -481,8 +599,12 @@ void *emu_jit_translate(struct emu_cpu *c, struct dinsn *d, unsigned n)
 			emit_mov(&e, &d[i], &form[i]);
 		} else if (form[i].kind == JF_LEA) {
 			emit_lea(&e, &d[i], next_off);
-		} else if (writes_all_flags(&form[i])) {
-			emit_alu(&e, &d[i], &form[i], flags_dead(form, i, n));
+		} else if (form[i].kind == JF_SHIFT) {
+			emit_shift(&e, &d[i], &form[i], flags_dead(d, form, i, n));
+		} else if (form[i].kind == JF_IMUL) {
+			emit_imul(&e, &d[i], &form[i], flags_dead(d, form, i, n));
+		} else if (form[i].kind != JF_NONE) {
+			emit_alu(&e, &d[i], &form[i], flags_dead(d, form, i, n));
 		} else {
 			emit_call(&e, &d[i], i, off, next_off);
 			if (i + 1 < n && emu_insn_is_jcc(&d[i])) {

@@ -125,18 +125,27 @@ static void emit_random_insn(struct prog *p)
 		emit32(p, edge_imm());
 		break;
 	}
-	case 7:                         /* shl/shr/sar/rol r, imm8; inc/dec r */
-		if (rnd() % 2) {
-			static const uint8_t sub[] = { 0, 4, 5, 7 };
+	case 7: {                       /* shl/shr/sar/rol r, imm8 or 1; inc/dec r */
+		static const uint8_t sub[] = { 0, 4, 5, 7 };
+		if (rnd() % 3 == 0) {
 			emit(p, 4, rex(w, 0, d), 0xC1, 0xC0 | sub[rnd() % 4] << 3 | (d & 7),
 			     (int)(rnd() % 70));
+		} else if (rnd() % 2) {
+			emit(p, 3, rex(w, 0, d), 0xD1, 0xC0 | sub[rnd() % 4] << 3 | (d & 7));
 		} else {
 			emit(p, 3, rex(w, 0, d), 0xFF, 0xC0 | (unsigned)(rnd() % 2) << 3 | (d & 7));
 		}
 		break;
-	case 8:                         /* imul r, r; setcc r8 */
-		if (rnd() % 2)
+	}
+	case 8:                         /* imul r, r; imul r, r, imm; setcc r8 */
+		if (rnd() % 3 == 0)
 			emit(p, 4, rex(w, d, s), 0x0F, 0xAF, 0xC0 | (d & 7) << 3 | (s & 7));
+		else if (rnd() % 2 == 0) {
+			emit(p, 3, rex(w, d, s), 0x69, 0xC0 | (d & 7) << 3 | (s & 7));
+			emit32(p, edge_imm());
+		} else if (rnd() % 2 == 0)
+			emit(p, 4, rex(w, d, s), 0x6B, 0xC0 | (d & 7) << 3 | (s & 7),
+			     (int)(rnd() & 0xFF));
 		else
 			emit(p, 4, rex(false, 0, d), 0x0F, 0x90 + (unsigned)(rnd() % 16), 0xC0 | (d & 7));
 		break;
@@ -232,7 +241,7 @@ int main(void)
 	bus_init(&pio, "pio");
 	bus_init(&mmio, "mmio");
 
-	unsigned programs = 400, mismatches = 0;
+	unsigned programs = 1000, mismatches = 0;
 	static struct outcome a, b;   /* reference, compared run */
 	static uint8_t stack[STACK_LEN];
 	struct prog *p = malloc(sizeof(*p));
