@@ -40,10 +40,11 @@
  * of it run only for a while: a small buffer, emptied when full, keeps
  * the hot code and costs less RSS than one that holds everything. */
 #define JIT_BUF_SIZE (4u << 20)
-/* Host bytes one instruction can take (at most a handler call with its
- * bookkeeping and both end-of-block checks: 108), and the slot, prologue,
- * fall-through and exit stub (under 350); checked after each block. */
-#define JIT_INSN_MAX 128
+/* Host bytes one instruction can take (at most an inline store with its
+ * TLB checks and the handler call behind them: about 320), and the slot,
+ * prologue, fall-through and exit stub (under 350); checked after each
+ * block. */
+#define JIT_INSN_MAX 384
 #define JIT_FIXED    512
 
 struct emu_jit {
@@ -363,10 +364,10 @@ static void emit_mov(struct emit *e, const struct dinsn *d, const struct jit_for
 	store64(e, RAX, GPR(dst));
 }
 
-/* LEA as h_lea64 in move.c: 64-bit addressing, no segment base. */
-static void emit_lea(struct emit *e, const struct dinsn *d, uint32_t next_off)
+/* rax = the 64-bit-addressing effective address of o, without a segment
+ * base (as h_lea64 in move.c computes it); clobbers rcx. */
+static void ea_to_rax(struct emit *e, const struct dop *o, uint32_t next_off)
 {
-	const struct dop *o = &d->op[1];
 	static const uint8_t add_rax_rcx[] = { 0x48, 0x01, 0xC8 };
 
 	load_imm(e, RAX, (uint64_t)o->val);
@@ -386,6 +387,12 @@ static void emit_lea(struct emit *e, const struct dinsn *d, uint32_t next_off)
 		}
 		emit_bytes(e, add_rax_rcx, sizeof(add_rax_rcx));
 	}
+}
+
+/* LEA as h_lea64 in move.c: 64-bit addressing, no segment base. */
+static void emit_lea(struct emit *e, const struct dinsn *d, uint32_t next_off)
+{
+	ea_to_rax(e, &d->op[1], next_off);
 	if (d->op[0].size == 4) {
 		put8(e, 0x89);                                    /* mov eax, eax */
 		put8(e, 0xC0);
@@ -541,6 +548,124 @@ static void emit_imul(struct emit *e, const struct dinsn *d, const struct jit_fo
 	emit_shift_record(e, f->size);
 }
 
+static void emit_call(struct emit *e, const struct dinsn *d, unsigned i,
+		      uint32_t off, uint32_t next_off);
+
+/* [rbx + rdx + disp32] with reg in ModRM.reg (rdx: a TLB entry's offset). */
+static void tlb_op(struct emit *e, uint8_t rex, uint8_t opcode, unsigned reg,
+		   size_t field)
+{
+	if (rex)
+		put8(e, rex);
+	put8(e, opcode);
+	put8(e, (uint8_t)(0x84 | (reg & 7) << 3));
+	put8(e, 0x13);                          /* SIB: base rbx, index rdx */
+	put32(e, (uint32_t)(OFF(tlb) + (int32_t)field));
+}
+
+/*
+ * A 32/64-bit MOV load or store as load64()/store64() in move.c do it:
+ * the address, then emu_tlb_hit()'s checks (tag, permission at the CPL,
+ * within the page, RAM, for a store no decoded code), the access; any
+ * check failing calls the handler, which takes the slow path and raises
+ * the faults. Returns the position of the slow path's end-of-block jump
+ * for a store, else NULL.
+ */
+static void emit_mem(struct emit *e, const struct dinsn *d, const struct jit_form *f,
+		     unsigned i, uint32_t off, uint32_t next_off, uint8_t **exit_jump)
+{
+	bool store = f->kind == JF_STORE, wide = f->size == 8;
+	const struct dop *m = &d->op[store ? 0 : 1];
+	unsigned reg = d->op[store ? 1 : 0].reg;
+	uint8_t *slow[6];
+	unsigned k = 0;
+
+	ea_to_rax(e, m, next_off);
+	if (m->seg == SEG_FS || m->seg == SEG_GS)
+		mem_op(e, true, 0x03, RAX, OFF(seg[m->seg].base));  /* add rax, base */
+	static const uint8_t slot[] = {
+		0x48, 0x89, 0xC2,               /* mov rdx, rax */
+		0x48, 0xC1, 0xEA, 0x0C,         /* shr rdx, 12 */
+		0x48, 0x89, 0xD1,               /* mov rcx, rdx */
+		0x48, 0xC1, 0xE9, 0x08,         /* shr rcx, 8 */
+		0x48, 0x31, 0xCA,               /* xor rdx, rcx */
+		0x48, 0xC1, 0xE9, 0x08,         /* shr rcx, 8 */
+		0x48, 0x31, 0xCA,               /* xor rdx, rcx */
+		0x0F, 0xB6, 0xD2,               /* movzx edx, dl: % TLB_SIZE */
+		0x69, 0xD2,                     /* imul edx, edx, sizeof entry */
+	};
+	_Static_assert(TLB_SIZE == 256, "the slot is the low byte");
+	emit_bytes(e, slot, sizeof(slot));
+	put32(e, sizeof(struct tlb_ent));
+	static const uint8_t tag[] = {
+		0x48, 0x89, 0xC1,               /* mov rcx, rax */
+		0x48, 0x81, 0xE1, 0x00, 0xF0, 0xFF, 0xFF,  /* and rcx, ~0xFFF */
+		0x48, 0x83, 0xC9, TLB_VALID,    /* or rcx, TLB_VALID */
+	};
+	emit_bytes(e, tag, sizeof(tag));
+	tlb_op(e, 0x48, 0x3B, RCX, offsetof(struct tlb_ent, tag));   /* cmp rcx, tag */
+	slow[k++] = jcc_fwd(e, CC_NE);
+	/* TP_BIT(acc, cpl == 3) in perm */
+	put8(e, 0x0F); put8(e, 0xB6);           /* movzx ecx, byte cpl */
+	put8(e, 0x8B); put32(e, (uint32_t)OFF(cpl));
+	static const uint8_t user[] = {
+		0x83, 0xF9, 0x03,               /* cmp ecx, 3 */
+		0x0F, 0x94, 0xC1,               /* sete cl */
+		0x80, 0xC1,                     /* add cl, acc * 2 */
+	};
+	emit_bytes(e, user, sizeof(user));
+	put8(e, store ? ACC_W * 2 : ACC_R * 2);
+	tlb_op(e, 0, 0x8B, 6, offsetof(struct tlb_ent, perm));      /* mov esi, perm */
+	put8(e, 0x0F); put8(e, 0xA3); put8(e, 0xCE);                /* bt esi, ecx */
+	slow[k++] = jcc_fwd(e, 0x3);                                 /* jnc */
+	static const uint8_t page_off[] = {
+		0x89, 0xC1,                     /* mov ecx, eax */
+		0x81, 0xE1, 0xFF, 0x0F, 0x00, 0x00,  /* and ecx, 0xFFF */
+		0x81, 0xF9,                     /* cmp ecx, 4096 - size */
+	};
+	emit_bytes(e, page_off, sizeof(page_off));
+	put32(e, 4096 - f->size);
+	slow[k++] = jcc_fwd(e, 0x7);                                 /* ja */
+	tlb_op(e, 0x48, 0x8B, 6, offsetof(struct tlb_ent, host));   /* mov rsi, host */
+	put8(e, 0x48); put8(e, 0x85); put8(e, 0xF6);                /* test rsi, rsi */
+	slow[k++] = jcc_fwd(e, 0x4);                                 /* jz */
+	if (store) {
+		tlb_op(e, 0, 0x8B, 7, offsetof(struct tlb_ent, pidx));  /* mov edi, pidx */
+		put8(e, 0x85); put8(e, 0xFF);                           /* test edi, edi */
+		uint8_t *no_page = jcc_fwd(e, 0x8);                      /* js */
+		load(e, RAX, OFF(sh), 8);
+		put8(e, 0x48); put8(e, 0x8B); put8(e, 0x80);            /* mov rax, [rax + has_code] */
+		put32(e, (uint32_t)offsetof(struct emu_shared, has_code));
+		static const uint8_t code[] = { 0x80, 0x3C, 0x38, 0x00 };   /* cmp byte [rax + rdi], 0 */
+		emit_bytes(e, code, sizeof(code));
+		slow[k++] = jcc_fwd(e, CC_NE);
+		patch_to(no_page, e->p);
+		load(e, RAX, GPR(reg), f->size);
+		if (wide)
+			put8(e, 0x48);
+		put8(e, 0x89); put8(e, 0x04); put8(e, 0x0E);            /* mov [rsi + rcx], rax */
+	} else {
+		if (wide)
+			put8(e, 0x48);
+		put8(e, 0x8B); put8(e, 0x04); put8(e, 0x0E);            /* mov rax, [rsi + rcx] */
+		store64(e, RAX, GPR(reg));
+	}
+	put8(e, 0xE9);                                               /* jmp done */
+	uint8_t *done = e->p;
+	put32(e, 0);
+	for (unsigned j = 0; j < k; j++)
+		patch_to(slow[j], e->p);
+	emit_call(e, d, i, off, next_off);
+	*exit_jump = NULL;
+	if (store) {
+		/* A store to decoded code ends the block. */
+		mem_op(e, false, 0x80, 7, OFF(exit_req));
+		put8(e, 0);
+		*exit_jump = jcc_fwd(e, CC_NE);
+	}
+	patch_to(done, e->p);
+}
+
 /* The handler call with the interpreter's per-instruction bookkeeping. */
 static void emit_call(struct emit *e, const struct dinsn *d, unsigned i,
 		      uint32_t off, uint32_t next_off)
@@ -603,6 +728,13 @@ void *emu_jit_translate(struct emu_cpu *c, struct dinsn *d, unsigned n)
 			emit_shift(&e, &d[i], &form[i], flags_dead(d, form, i, n));
 		} else if (form[i].kind == JF_IMUL) {
 			emit_imul(&e, &d[i], &form[i], flags_dead(d, form, i, n));
+		} else if (form[i].kind == JF_LOAD || form[i].kind == JF_STORE) {
+			uint8_t *exit_jump;
+			emit_mem(&e, &d[i], &form[i], i, off, next_off, &exit_jump);
+			if (exit_jump && i + 1 < n)
+				exits[nexits++] = exit_jump;
+			else if (exit_jump)
+				patch_to(exit_jump, e.p);   /* the exit follows anyway */
 		} else if (form[i].kind != JF_NONE) {
 			emit_alu(&e, &d[i], &form[i], flags_dead(d, form, i, n));
 		} else {

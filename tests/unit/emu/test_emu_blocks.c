@@ -149,11 +149,13 @@ static void emit_random_insn(struct prog *p)
 		else
 			emit(p, 4, rex(false, 0, d), 0x0F, 0x90 + (unsigned)(rnd() % 16), 0xC0 | (d & 7));
 		break;
-	case 9:                         /* mov [rsp + disp8], r */
-		emit(p, 5, rex(w, s, 0), 0x89, 0x44 | (s & 7) << 3, 0x24, (int)(rnd() % 0x78));
+	case 9:                         /* mov [rsp + disp8], r (some across a page) */
+		emit(p, 5, rex(w, s, 0), 0x89, 0x44 | (s & 7) << 3, 0x24,
+		     (int)(rnd() % 0x80) - 8);
 		break;
 	case 10:                        /* mov r, [rsp + disp8] */
-		emit(p, 5, rex(w, d, 0), 0x8B, 0x44 | (d & 7) << 3, 0x24, (int)(rnd() % 0x78));
+		emit(p, 5, rex(w, d, 0), 0x8B, 0x44 | (d & 7) << 3, 0x24,
+		     (int)(rnd() % 0x80) - 8);
 		break;
 	case 11:                        /* pushfq; pop r: the flags, materialised */
 		emit(p, 1, 0x9C);
@@ -299,11 +301,34 @@ int main(void)
 	emit(p, 2, 0x0F, 0x85);
 	emit32(p, (uint32_t)((int32_t)body - (int32_t)(p->n + 4)));
 	emit(p, 1, 0xF4);
-	struct emu_regs in = { .rflags = 0x2 };
+	struct emu_regs in = { .rflags = 0x2 };   /* RBX = 0 */
 	run(p, &in, stack, RUN_STEP, &a);
 	run(p, &in, stack, RUN_JIT, &b);
 	CHECK(a.halted && b.halted);
 	CHECK(memcmp(a.r.gpr, b.r.gpr, sizeof(a.r.gpr)) == 0 && a.r.rip == b.r.rip);
+
+	/* Self-modifying code inside a translated block: the last pass
+	 * stores into the immediate of a MOV later in the block, which by
+	 * then is translated (an inline store that must take the slow path
+	 * and end the block, so that the MOV is decoded again). */
+	p->n = 0;
+	emit(p, 2, 0x41, 0xBF);
+	emit32(p, LOOPS);
+	body = p->n;
+	emit(p, 4, 0x41, 0x83, 0xFF, 0x01);         /* cmp r15d, 1 */
+	emit(p, 2, 0x75, 0x07);                     /* jne over the store */
+	emit(p, 3, 0x44, 0x89, 0x3D);               /* mov [rip + 1], r15d: the imm below */
+	emit32(p, 1);
+	emit(p, 1, 0xB8);                           /* mov eax, imm32 */
+	emit32(p, 0);
+	emit(p, 2, 0x01, 0xC3);                     /* add ebx, eax */
+	emit(p, 3, 0x49, 0xFF, 0xCF);
+	emit(p, 2, 0x0F, 0x85);
+	emit32(p, (uint32_t)((int32_t)body - (int32_t)(p->n + 4)));
+	emit(p, 1, 0xF4);
+	run(p, &in, stack, RUN_JIT, &b);
+	CHECK(b.halted);
+	CHECK_EQ(b.r.gpr[EMU_RBX], 1);
 
 	CHECK_EQ(mismatches, 0);
 	printf("%u random programs, %u differ between single steps, blocks and translation\n",
