@@ -8,7 +8,8 @@
  * constant and IMUL with a register destination become host instructions
  * on the register file, and their
  * lazy-flags record is left out where the next flag writer in the block
- * overwrites it before anything can read it.
+ * overwrites it before anything can read it; a conditional branch right
+ * after an inline ALU operation branches on the host's flags.
  *
  * Host: x86-64 only (the emu engine runs on x86-64 hosts). Generated code
  * keeps the vCPU in rbx, the block's first RIP in r12 and its first
@@ -720,7 +721,26 @@ void *emu_jit_translate(struct emu_cpu *c, struct dinsn *d, unsigned n)
 	for (unsigned i = 0; i < n; i++) {
 		uint32_t next_off = off + d[i].len;
 		last_inline = form[i].kind != JF_NONE;
-		if (form[i].kind == JF_MOV_RR || form[i].kind == JF_MOV_RI) {
+		int64_t target = (int64_t)next_off + d[i].op[0].val;
+		if (form[i].kind == JF_NONE && i > 0 && emu_insn_is_jcc(&d[i]) &&
+		    d[i].op[0].kind == OPK_IMM && target == (int32_t)target &&
+		    (form[i - 1].kind == JF_ALU_RR || form[i - 1].kind == JF_ALU_RI)) {
+			/*
+			 * A conditional branch right after an inline ALU
+			 * operation: the host flags of that operation are the
+			 * guest's (the stores after it leave them alone), so
+			 * the host branches on them. Taken: next RIP is the
+			 * target and the block ends.
+			 */
+			uint8_t *skip = jcc_fwd(&e, (uint8_t)((d[i].opcode & 0xF) ^ 1));
+			rip_to_rax(&e, (uint32_t)(int32_t)target);
+			store64(&e, RAX, OFF(next_rip));
+			put8(&e, 0xE9);                             /* jmp exit */
+			exits[nexits++] = e.p;
+			put32(&e, 0);
+			patch_to(skip, e.p);
+			last_inline = true;
+		} else if (form[i].kind == JF_MOV_RR || form[i].kind == JF_MOV_RI) {
 			emit_mov(&e, &d[i], &form[i]);
 		} else if (form[i].kind == JF_LEA) {
 			emit_lea(&e, &d[i], next_off);
