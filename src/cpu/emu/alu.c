@@ -437,8 +437,19 @@ static const struct {
 #undef B
 };
 
+static void h_inc_r4(struct emu_cpu *c, const struct dinsn *d);
+static void h_inc_r8(struct emu_cpu *c, const struct dinsn *d);
+static void h_dec_r4(struct emu_cpu *c, const struct dinsn *d);
+static void h_dec_r8(struct emu_cpu *c, const struct dinsn *d);
+
 bool emu_alu_jit_form(const struct dinsn *d, struct jit_form *f)
 {
+	if (d->fn == h_inc_r4 || d->fn == h_inc_r8 || d->fn == h_dec_r4 || d->fn == h_dec_r8) {
+		f->kind = JF_INCDEC;
+		f->op = d->fn == h_inc_r4 || d->fn == h_inc_r8;     /* 1: INC */
+		f->size = d->fn == h_inc_r8 || d->fn == h_dec_r8 ? 8 : 4;
+		return true;
+	}
 	for (unsigned i = 0; i < sizeof(bin) / sizeof(bin[0]); i++) {
 		emu_handler h = d->fn;
 		if (h != bin[i].rr4 && h != bin[i].rr8 && h != bin[i].ri4 && h != bin[i].ri8)

@@ -8,8 +8,8 @@
  * constant and IMUL with a register destination become host instructions
  * on the register file, and their
  * lazy-flags record is left out where the next flag writer in the block
- * overwrites it before anything can read it; a conditional branch right
- * after an inline ALU operation branches on the host's flags.
+ * overwrites it before anything can read it; INC/DEC and conditional
+ * branches right after inline ALU operations work on the host's flags.
  *
  * Host: x86-64 only (the emu engine runs on x86-64 hosts). Generated code
  * keeps the vCPU in rbx, the block's first RIP in r12 and its first
@@ -667,6 +667,36 @@ static void emit_mem(struct emit *e, const struct dinsn *d, const struct jit_for
 	patch_to(done, e->p);
 }
 
+/*
+ * INC/DEC as incdec_reg() in alu.c, right after an inline ALU operation or
+ * INC/DEC: the host CF is then the guest's, which INC/DEC keep (lf_cin);
+ * the host INC/DEC leaves all the host flags as the guest's again.
+ */
+static void emit_incdec(struct emit *e, const struct dinsn *d, const struct jit_form *f,
+			bool dead)
+{
+	bool wide = f->size == 8;
+	unsigned dst = d->op[0].reg;
+
+	put8(e, 0x0F); put8(e, 0x92); put8(e, 0xC1);   /* setc cl */
+	load(e, RAX, GPR(dst), f->size);
+	put8(e, 0x48); put8(e, 0x89); put8(e, 0xC2);   /* mov rdx, rax */
+	if (wide)
+		put8(e, 0x48);
+	put8(e, 0xFF);                                  /* inc/dec rax */
+	put8(e, f->op ? 0xC0 : 0xC8);
+	store64(e, RAX, GPR(dst));
+	if (dead)
+		return;
+	mem_op(e, false, 0x88, RCX, OFF(lf_cin));      /* mov [lf_cin], cl */
+	store_imm8(e, OFF(lf_op), f->op ? LF_INC : LF_DEC);
+	store_imm8(e, OFF(lf_size), f->size);
+	store64(e, RDX, OFF(lf_dst));
+	mem_op(e, true, 0xC7, 0, OFF(lf_src));         /* mov qword [], 1 */
+	put32(e, 1);
+	store64(e, RAX, OFF(lf_res));
+}
+
 /* The handler call with the interpreter's per-instruction bookkeeping. */
 static void emit_call(struct emit *e, const struct dinsn *d, unsigned i,
 		      uint32_t off, uint32_t next_off)
@@ -718,18 +748,24 @@ void *emu_jit_translate(struct emu_cpu *c, struct dinsn *d, unsigned n)
 
 	uint32_t off = 0;
 	bool last_inline = false;
+	/* Whether the host flags are the guest's: right after inline
+	 * ALU operations and INC/DEC (the stores after them keep flags). */
+	bool host_flags = false;
 	for (unsigned i = 0; i < n; i++) {
 		uint32_t next_off = off + d[i].len;
+		bool flags_in = host_flags;
+		if (form[i].kind == JF_INCDEC && !flags_in)
+			form[i].kind = JF_NONE;
+		host_flags = form[i].kind == JF_ALU_RR || form[i].kind == JF_ALU_RI ||
+			     form[i].kind == JF_INCDEC;
 		last_inline = form[i].kind != JF_NONE;
 		int64_t target = (int64_t)next_off + d[i].op[0].val;
-		if (form[i].kind == JF_NONE && i > 0 && emu_insn_is_jcc(&d[i]) &&
-		    d[i].op[0].kind == OPK_IMM && target == (int32_t)target &&
-		    (form[i - 1].kind == JF_ALU_RR || form[i - 1].kind == JF_ALU_RI)) {
+		if (form[i].kind == JF_NONE && flags_in && emu_insn_is_jcc(&d[i]) &&
+		    d[i].op[0].kind == OPK_IMM && target == (int32_t)target) {
 			/*
 			 * A conditional branch right after an inline ALU
-			 * operation: the host flags of that operation are the
-			 * guest's (the stores after it leave them alone), so
-			 * the host branches on them. Taken: next RIP is the
+			 * operation or INC/DEC: the host flags are the
+			 * guest's, so the host branches on them. Taken: next RIP is the
 			 * target and the block ends.
 			 */
 			uint8_t *skip = jcc_fwd(&e, (uint8_t)((d[i].opcode & 0xF) ^ 1));
@@ -748,6 +784,8 @@ void *emu_jit_translate(struct emu_cpu *c, struct dinsn *d, unsigned n)
 			emit_shift(&e, &d[i], &form[i], flags_dead(d, form, i, n));
 		} else if (form[i].kind == JF_IMUL) {
 			emit_imul(&e, &d[i], &form[i], flags_dead(d, form, i, n));
+		} else if (form[i].kind == JF_INCDEC) {
+			emit_incdec(&e, &d[i], &form[i], flags_dead(d, form, i, n));
 		} else if (form[i].kind == JF_LOAD || form[i].kind == JF_STORE) {
 			uint8_t *exit_jump;
 			emit_mem(&e, &d[i], &form[i], i, off, next_off, &exit_jump);
