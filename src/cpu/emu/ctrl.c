@@ -295,6 +295,12 @@ static bool is_gpr64(const struct dop *o)
 	return o->kind == OPK_REG && !(o->reg & REG_HIGH8) && o->reg < 16 && o->size == 8;
 }
 
+static const emu_handler jcc64[16] = {
+	h_jcc64_0, h_jcc64_1, h_jcc64_2, h_jcc64_3, h_jcc64_4, h_jcc64_5,
+	h_jcc64_6, h_jcc64_7, h_jcc64_8, h_jcc64_9, h_jcc64_10, h_jcc64_11,
+	h_jcc64_12, h_jcc64_13, h_jcc64_14, h_jcc64_15,
+};
+
 emu_handler emu_ctrl_special(const struct dinsn *d, unsigned dmode)
 {
 	if (dmode != DM_LONG64 || d->osize != 8)
@@ -308,11 +314,6 @@ emu_handler emu_ctrl_special(const struct dinsn *d, unsigned dmode)
 	if (d->fn == h_call && d->nops == 1 && d->op[0].kind == OPK_IMM)
 		return h_call_rel64;
 branches:
-	static const emu_handler jcc64[16] = {
-		h_jcc64_0, h_jcc64_1, h_jcc64_2, h_jcc64_3, h_jcc64_4, h_jcc64_5,
-		h_jcc64_6, h_jcc64_7, h_jcc64_8, h_jcc64_9, h_jcc64_10, h_jcc64_11,
-		h_jcc64_12, h_jcc64_13, h_jcc64_14, h_jcc64_15,
-	};
 
 	if (dmode != DM_LONG64 || d->op[0].kind != OPK_IMM)
 		return NULL;

@@ -261,6 +261,7 @@ static void page_validate(struct emu_cpu *c, struct code_page *p)
 	atomic_store(&c->sh->has_code[p->pidx], 1);
 	p->gen = atomic_load(&c->sh->gen[p->pidx]);
 	p->dmode = c->dmode;
+	p->epoch++;
 	p->n = 0;
 	memset(p->idx, 0, 4096 * sizeof(uint16_t));
 }

@@ -199,6 +199,7 @@ struct code_page {
 	int32_t pidx;
 	uint32_t gen;
 	uint8_t dmode;
+	uint32_t epoch;               /* bumped each time the page is decoded afresh */
 	uint16_t n, cap;
 	uint16_t *idx;                /* 4096 entries: 0 = not decoded, else n+1 */
 	struct dinsn *insns;

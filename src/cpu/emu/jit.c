@@ -60,14 +60,15 @@ struct emu_jit {
  * fetch cache still holds the page (same linear page, generation
  * unchanged since the slot was filled) and the run loop would have gone
  * on anyway (budget left, no interrupt pending, no shadow, not halted),
- * doing the run loop's bookkeeping itself. Otherwise it returns to the
+ * doing the run loop's bookkeeping itself. The page's decoding must be
+ * the one the slot was filled from (code_page.epoch). Otherwise it returns to the
  * run loop, leaving its slot in c->jit_prev for the loop to fill.
  */
 struct jit_chain {
 	uint64_t rip;          /* CHAIN_EMPTY until filled */
 	uint64_t body;         /* the successor's code after its prologue */
 	uint64_t doff;         /* its entry's offset in the page's entries */
-	uint32_t gen;          /* the page generation the entries are of */
+	uint32_t epoch;        /* the page's decoding the entries are of */
 	uint32_t n;            /* its instructions (charged to the budget) */
 };
 
@@ -270,7 +271,13 @@ static void emit_exit(struct emit *e, struct jit_chain *slot)
 	put8(e, 0x09);
 	mem_op(e, false, 0x3B, RCX, OFF(fc_gen));          /* cmp ecx, fc_gen */
 	to_ret[k++] = jcc_fwd(e, CC_NE);
-	rip_op(e, (const uint8_t[]){ 0x3B }, 1, RCX, &slot->gen);
+	/* ... and still the same decoding of it (not a new one that a
+	 * write between two fetches left at the same generation) */
+	put8(e, 0x48); put8(e, 0x8B); put8(e, 0x8B);                /* mov rcx, fc_page */
+	put32(e, (uint32_t)OFF(fc_page));
+	put8(e, 0x8B); put8(e, 0x89);                               /* mov ecx, [rcx + epoch] */
+	put32(e, (uint32_t)offsetof(struct code_page, epoch));
+	rip_op(e, (const uint8_t[]){ 0x3B }, 1, RCX, &slot->epoch);
 	to_ret[k++] = jcc_fwd(e, CC_NE);
 	mem_op(e, false, 0x8B, RCX, OFF(budget));          /* mov ecx, budget */
 	rip_op(e, (const uint8_t[]){ 0x2B }, 1, RCX, &slot->n);   /* sub ecx, n */
@@ -313,7 +320,7 @@ void emu_jit_chain(struct emu_cpu *c, const struct dinsn *d, uint64_t prev_la)
 		return;
 	slot->body = (uint64_t)(uintptr_t)d->jit + sizeof(prologue);
 	slot->doff = (uint64_t)((const uint8_t *)d - (const uint8_t *)p->insns);
-	slot->gen = c->fc_gen;
+	slot->epoch = p->epoch;
 	slot->n = d->rem;
 	__atomic_store_n(&slot->rip, c->rip, __ATOMIC_RELEASE);
 }
