@@ -238,7 +238,7 @@ int vm_start(struct daemon *dm, struct domain *d, unsigned flags,
 	pid_t pid;
 	int ret = -1;
 
-	if (domain_active(d)) {
+	if (domain_active(d) && !(flags & VM_START_REBOOT)) {
 		vir_error_set(err, VIR_ERR_OPERATION_INVALID,
 			      "domain is already running");
 		return -1;
@@ -335,7 +335,10 @@ int vm_start(struct daemon *dm, struct domain *d, unsigned flags,
 		goto out;
 
 	d->pid = pid;
-	d->id = dm->store.next_id++;
+	if (!(flags & VM_START_REBOOT))
+		d->id = dm->store.next_id++;
+	d->balloon_kib = 0;
+	d->reboot_pending = false;
 	d->state = VIR_DOMAIN_RUNNING;
 	d->reason = VIR_DOMAIN_RUNNING_BOOTED;
 	d->started_ns = now_ns();
@@ -358,7 +361,9 @@ int vm_start(struct daemon *dm, struct domain *d, unsigned flags,
 		goto out;
 	}
 	vm_save_run_state(dm, d);
-	domain_event(dm, d, DOM_EVENT_STARTED, DOM_EVENT_STARTED_BOOTED);
+	if (!(flags & VM_START_REBOOT))
+		domain_event(dm, d, DOM_EVENT_STARTED,
+			     DOM_EVENT_STARTED_BOOTED);
 	if (flags & VIR_DOMAIN_START_PAUSED) {
 		d->state = VIR_DOMAIN_PAUSED;
 		d->reason = VIR_DOMAIN_PAUSED_USER;
@@ -473,6 +478,7 @@ static int qmp_on(struct daemon *dm, struct domain *d, const char *cmd,
 
 int vm_shutdown(struct daemon *dm, struct domain *d, struct vir_error *err)
 {
+	d->reboot_pending = false;	/* a shutdown after a reboot wins */
 	return qmp_on(dm, d, "system_powerdown", err);
 }
 
@@ -505,6 +511,29 @@ int vm_resume(struct daemon *dm, struct domain *d, struct vir_error *err)
 	return 0;
 }
 
+/*
+ * The second half of an ACPI reboot: the guest powered off, vireo exited
+ * with 0; start it again as the same domain. If that fails, the domain is
+ * shut off like any VM whose start failed.
+ */
+static void reboot_restart(struct daemon *dm, struct domain *d)
+{
+	struct vir_error err = { 0 };
+
+	log_info("domain '%s' powered off for a reboot: starting it again",
+		 d->def->name);
+	console_detach(dm, d);
+	vm_remove_run_state(dm, d);
+	netif_domain_stop(d->def);	/* net_iface.c */
+	d->pid = 0;
+	if (vm_start(dm, d, VM_START_REBOOT, &err)) {
+		log_err("reboot of '%s' failed: %s", d->def->name,
+			err.message);
+		d->reboot_pending = false;
+		vm_mark_stopped(dm, d, VIR_DOMAIN_SHUTOFF_FAILED);
+	}
+}
+
 void vm_reap(struct daemon *dm)
 {
 	int status;
@@ -518,6 +547,11 @@ void vm_reap(struct daemon *dm)
 				break;
 		if (!d)
 			continue;
+		if (d->reboot_pending && WIFEXITED(status) &&
+		    !WEXITSTATUS(status)) {
+			reboot_restart(dm, d);
+			continue;
+		}
 		if (WIFEXITED(status))
 			log_info("domain '%s': vireo exited with status %d",
 				 d->def->name, WEXITSTATUS(status));
