@@ -24,6 +24,7 @@ struct daemon {
 	char *vireo_path;	/* the VMM binary */
 	char *accel;		/* --accel passed to vireo, or NULL (auto) */
 	size_t max_clients;
+	bool session;		/* not root: libvirt's session mode */
 	struct domain_store store;
 	int listen_fd;
 	int epoll_fd;

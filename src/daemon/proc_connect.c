@@ -17,7 +17,6 @@
 #include "lib/util.h"
 #include "vireo-version.h"
 
-#define VIREOD_URI	"vireo:///system"
 /*
  * Reported as the daemon's libvirt version: clients gate protocol
  * features on it, and vireod implements the protocol as of libvirt 9.0.
@@ -127,7 +126,8 @@ static int proc_get_uri(struct call *call)
 {
 	if (no_args(call))
 		return -1;
-	xdr_put_string(call->ret, VIREOD_URI);
+	xdr_put_string(call->ret, call->d->session ? "vireo:///session" :
+			       "vireo:///system");
 	return 0;
 }
 

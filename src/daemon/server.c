@@ -43,6 +43,24 @@ static char listen_tag, signal_tag;
 
 static int server_setup(struct daemon *d);
 
+/*
+ * Something accepts connections at the path: a live daemon, whose socket
+ * must not be unlinked from under it. A socket file nobody listens on
+ * (ECONNREFUSED) is a stale one from a crashed run.
+ */
+static bool socket_in_use(const struct sockaddr_un *sa)
+{
+	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	bool used;
+
+	if (fd < 0)
+		return false;
+	used = connect(fd, (const struct sockaddr *)sa, sizeof(*sa)) == 0 ||
+	       errno == EAGAIN;	/* listening, backlog full */
+	close(fd);
+	return used;
+}
+
 int server_listen(struct daemon *d)
 {
 	struct sockaddr_un sa = { .sun_family = AF_UNIX };
@@ -53,6 +71,11 @@ int server_listen(struct daemon *d)
 		return -ENAMETOOLONG;
 	}
 	strcpy(sa.sun_path, d->socket_path);
+	if (socket_in_use(&sa)) {
+		log_err("%s is in use: another daemon (a libvirtd?) listens there",
+			d->socket_path);
+		return -EADDRINUSE;
+	}
 	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	if (fd < 0)
 		return -errno;
