@@ -50,6 +50,8 @@ void vm_autostart(struct daemon *dm);
 /* At daemon exit: stop every VM this daemon started. */
 void vm_stop_all(struct daemon *dm);
 /* CPU time the VM's process used, in nanoseconds (0 if unknown). */
-uint64_t vm_cpu_time(const struct domain *d);
+uint64_t vm_cpu_time(struct domain *d);
+/* Close the /proc file vm_cpu_time() keeps open. */
+void vm_close_stat(struct domain *d);
 
 #endif

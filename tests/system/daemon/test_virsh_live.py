@@ -12,6 +12,7 @@ import shutil
 import tempfile
 import time
 
+import vmtest
 from vireodtest import Console, Daemon, check, done, domain_xml, skip
 
 if not shutil.which("virsh"):
@@ -183,6 +184,8 @@ try:
           f"config memory in effect once shut off ({i})")
     check(d.stop() == 0, "clean exit")
 finally:
+    if vmtest.failures:
+        print("vireod's log:\n" + d.text()[-4000:])
     d.cleanup()
     shutil.rmtree(tmp, ignore_errors=True)
 done()
