@@ -3,7 +3,8 @@
 
   (a) API calls per second: CLIENTS processes, each with its own
       connection, call lookupByName() + info() on a running domain in a
-      loop for SECONDS (two calls per iteration);
+      loop for SECONDS (two calls per iteration), ROUNDS times alternating
+      between the daemons (median), and the daemon's CPU time per call;
   (b) define -> start -> running latency: defineXML(), create(), until
       state() is RUNNING; the median of RUNS (each domain destroyed and
       undefined afterwards).
@@ -13,6 +14,7 @@ only needs their URIs and a domain XML template for each.
 """
 import argparse
 import multiprocessing
+import os
 import statistics
 import sys
 import time
@@ -50,6 +52,13 @@ def calls_per_second(uri, name, clients, seconds):
     return total / (time.monotonic() - t0)
 
 
+def cpu_seconds(pid):
+    """utime + stime of a process, all its threads."""
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def start_latency(conn, xml, name):
     t0 = time.monotonic()
     dom = conn.defineXML(xml.replace("@NAME@", name))
@@ -71,21 +80,39 @@ def main():
     ap.add_argument("--clients", type=int, default=4)
     ap.add_argument("--seconds", type=float, default=5)
     ap.add_argument("--runs", type=int, default=10)
+    ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--vireod-pid", type=int, required=True)
+    ap.add_argument("--libvirtd-pid", type=int, required=True)
     a = ap.parse_args()
     libvirt.registerErrorHandler(quiet, None)
     peers = {"vireod": (a.vireod, open(a.vireod_xml).read()),
              "libvirtd": (a.libvirtd, open(a.libvirtd_xml).read())}
     conns = {k: libvirt.open(uri) for k, (uri, _) in peers.items()}
 
-    # (a) against one running domain on each
-    cps = {}
+    pids = {"vireod": a.vireod_pid, "libvirtd": a.libvirtd_pid}
+
+    # (a) against one running domain on each, rounds alternating so both
+    # see the same machine load; the daemon's own CPU time per call too
+    doms = {}
     for k, (uri, xml) in peers.items():
-        dom = conns[k].defineXML(xml.replace("@NAME@", "bench-calls"))
-        dom.create()
+        doms[k] = conns[k].defineXML(xml.replace("@NAME@", "bench-calls"))
+        doms[k].create()
         calls_per_second(uri, "bench-calls", a.clients, 1)     # warm-up
-        cps[k] = calls_per_second(uri, "bench-calls", a.clients, a.seconds)
+    rates = {k: [] for k in peers}
+    cpu_per_call = {k: [] for k in peers}
+    for _ in range(a.rounds):
+        for k, (uri, _) in peers.items():
+            c0 = cpu_seconds(pids[k])
+            t0 = time.monotonic()
+            r = calls_per_second(uri, "bench-calls", a.clients, a.seconds)
+            cpu = cpu_seconds(pids[k]) - c0
+            rates[k].append(r)
+            cpu_per_call[k].append(cpu / (r * (time.monotonic() - t0)))
+    for dom in doms.values():
         dom.destroy()
         dom.undefine()
+    cps = {k: statistics.median(v) for k, v in rates.items()}
+    cost = {k: statistics.median(v) for k, v in cpu_per_call.items()}
 
     # (b) alternating, so both see the same machine load
     lat = {k: [] for k in peers}
@@ -96,9 +123,13 @@ def main():
                 lat[k].append(t)
     med = {k: statistics.median(v) for k, v in lat.items()}
 
-    print(f"(a) lookupByName+info, {a.clients} clients, {a.seconds:g} s: "
+    print(f"(a) lookupByName+info, {a.clients} clients, median of {a.rounds} x {a.seconds:g} s: "
           f"vireod {cps['vireod']:.0f} calls/s, libvirtd {cps['libvirtd']:.0f} calls/s, "
           f"ratio {cps['vireod'] / cps['libvirtd']:.2f}x")
+    for k in peers:
+        print(f"    {k} rounds (calls/s): " + " ".join(f"{r:.0f}" for r in rates[k]))
+    print(f"    daemon CPU per call: vireod {cost['vireod'] * 1e6:.1f} us, "
+          f"libvirtd {cost['libvirtd'] * 1e6:.1f} us, ratio {cost['vireod'] / cost['libvirtd']:.2f}x")
     print(f"(b) define -> start -> running, median of {a.runs}: "
           f"vireod {med['vireod'] * 1000:.1f} ms, libvirtd {med['libvirtd'] * 1000:.1f} ms, "
           f"ratio {med['vireod'] / med['libvirtd']:.2f}x")

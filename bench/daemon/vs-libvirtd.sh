@@ -12,13 +12,14 @@
 # Installs libvirt-daemon and libvirt-daemon-driver-qemu when libvirtd is
 # missing (needs root, as the user switch does).
 #
-#   bench/daemon/vs-libvirtd.sh          BUILD=build CLIENTS=4 SECONDS_=5 RUNS=10
+#   bench/daemon/vs-libvirtd.sh    BUILD=build CLIENTS=4 SECONDS_=5 ROUNDS=3 RUNS=10
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 b=$(realpath "${BUILD:-build}")
 clients=${CLIENTS:-4}
 seconds=${SECONDS_:-5}
 runs=${RUNS:-10}
+rounds=${ROUNDS:-3}
 [ -x "$b/vireod" ] && [ -f "$b/guest/testkernel/testkernel.elf" ] ||
 	{ echo "build first: meson setup build && ninja -C build" >&2; exit 1; }
 [ "$(id -u)" = 0 ] || { echo "run as root (it switches to nobody)" >&2; exit 1; }
@@ -96,4 +97,5 @@ chmod 644 "$scratch"/*.xml
 	--vireod "vireo+unix:///session?socket=$vsock" \
 	--libvirtd "qemu+unix:///session?socket=$lsock" \
 	--vireod-xml "$scratch/vireod.xml" --libvirtd-xml "$scratch/libvirtd.xml" \
-	--clients "$clients" --seconds "$seconds" --runs "$runs")
+	--clients "$clients" --seconds "$seconds" --runs "$runs" --rounds "$rounds" \
+	--vireod-pid "${pids[0]}" --libvirtd-pid "${pids[1]}")
