@@ -128,6 +128,18 @@ def wait_fds(d, want, timeout=5):
     return n
 
 
+def settled_fds(d):
+    """The descriptor count once the daemon has seen Daemon()'s readiness
+    probe hang up: the same for 0.3 s."""
+    n, since = fd_count(d), time.time()
+    while time.time() - since < 0.3:
+        time.sleep(0.05)
+        m = fd_count(d)
+        if m != n:
+            n, since = m, time.time()
+    return n
+
+
 def rss_kib(d):
     with open(f"/proc/{d.proc.pid}/status") as f:
         for line in f:
@@ -171,6 +183,9 @@ class GoodClient(threading.Thread):
 
 d = Daemon("--no-autostart", "--max-clients", "64")
 try:
+    # a well-behaved client calls from the first hostile byte to the last
+    fds_start = settled_fds(d)
+    good = GoodClient(d)
     # 1. a truncated frame, then the client goes away
     s = connect(d)
     s.sendall(frame(REMOTE, PROC_AUTH_LIST)[:10])
@@ -247,7 +262,6 @@ try:
     # a lying length, while a well-behaved client calls throughout; no
     # descriptor or memory is left behind
     fds_before, rss_before = fd_count(d), rss_kib(d)
-    good = GoodClient(d)
     refused = 0
     for i in range(10000):
         s = connect(d)
@@ -261,12 +275,7 @@ try:
         except (BrokenPipeError, ConnectionResetError):
             refused += 1    # over --max-clients while earlier closes are pending
         s.close()
-    good.stop()
-    print(f"     ({refused} of 10000 refused at the client limit; "
-          f"{good.calls} calls of the good client)")
-    check(good.calls > 0 and good.failures == 0,
-          f"a client calling throughout got every answer ({good.calls} calls, "
-          f"{good.failures} failures)")
+    print(f"     ({refused} of 10000 refused at the client limit)")
     healthy(d, "10000 connections opened and dropped")
     fds_after = wait_fds(d, fds_before)
     check(fds_after == fds_before, f"no descriptor leaked ({fds_before} -> {fds_after} open)")
@@ -341,6 +350,12 @@ try:
     s.close()
     healthy(d, "event registrations")
 
+    good.stop()
+    check(good.calls > 0 and good.failures == 0,
+          f"a client calling throughout got every answer ({good.calls} calls, "
+          f"{good.failures} failures)")
+    fds_end = wait_fds(d, fds_start)
+    check(fds_end == fds_start, f"no descriptor leaked over the whole run ({fds_start} -> {fds_end})")
     check(d.stop() == 0, "clean exit")
 finally:
     d.cleanup()
