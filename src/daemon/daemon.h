@@ -24,6 +24,7 @@ struct daemon {
 	char *vireo_path;	/* the VMM binary */
 	char *accel;		/* --accel passed to vireo, or NULL (auto) */
 	size_t max_clients;
+	bool session;		/* not root: libvirt's session mode */
 	struct domain_store store;
 	int listen_fd;
 	int epoll_fd;
@@ -49,7 +50,6 @@ struct client {
 	uint8_t *rx;
 	size_t rx_len;
 	size_t rx_cap;
-	uint32_t frame_len;	/* 0 until the length word is in */
 	struct txbuf *tx_head, *tx_tail;
 	size_t tx_bytes;
 	/* Console streams we ended whose finish/abort is still to answer. */

@@ -59,6 +59,28 @@ int call_get_domain(struct call *call, struct domain **out)
 	return 0;
 }
 
+int call_get_domain_only(struct call *call, struct domain **d)
+{
+	if (call_get_domain(call, d))
+		return -1;
+	return call_args_end(call);
+}
+
+int call_get_domain_flags(struct call *call, struct domain **d,
+			  uint32_t known, uint32_t *flags)
+{
+	if (call_get_domain(call, d))
+		return -1;
+	if (xdr_get_u32(call->args, flags) || call_args_end(call))
+		return call_bad_args(call);
+	if (*flags & ~known) {
+		vir_error_set(&call->err, VIR_ERR_INVALID_ARG,
+			      "unsupported flags (0x%x)", *flags & ~known);
+		return -1;
+	}
+	return 0;
+}
+
 void call_put_domain(struct call *call, const struct domain *d)
 {
 	xdr_put_string(call->ret, d->def->name);
@@ -79,6 +101,7 @@ static const struct proc_entry *find_proc(int proc)
 {
 	const struct proc_entry *tables[] = { proc_connect_table,
 					      proc_domain_table,
+					      proc_domain_live_table,
 					      proc_event_table,
 					      proc_console_table,
 					      proc_network_table,
@@ -151,8 +174,14 @@ static void remote_call(struct daemon *d, struct client *c,
 	log_debug("client %lu: call %d (%s) serial %u", (unsigned long)c->id,
 		  h->proc, e ? e->name : "unknown", h->serial);
 	if (!e) {
-		vir_error_set(&call.err, VIR_ERR_NO_SUPPORT,
-			      "unknown procedure: %d", h->proc);
+		const char *api = unsupported_api_name(h->proc);
+
+		/* As libvirtd: the API a driver lacks, else the number. */
+		if (api)
+			vir_error_set(&call.err, VIR_ERR_NO_SUPPORT, "%s", api);
+		else
+			vir_error_set(&call.err, VIR_ERR_NO_SUPPORT,
+				      "unknown procedure: %d", h->proc);
 		reply_error(d, c, h, &call.err);
 		return;
 	}

@@ -40,6 +40,11 @@ int call_args_end(struct call *call);
 
 /* Decode a remote_nonnull_domain and look it up by UUID (NO_DOMAIN). */
 int call_get_domain(struct call *call, struct domain **out);
+/* {remote_nonnull_domain dom;} and nothing else. */
+int call_get_domain_only(struct call *call, struct domain **d);
+/* {dom; unsigned int flags;}, flags outside `known` refused (INVALID_ARG). */
+int call_get_domain_flags(struct call *call, struct domain **d,
+			  uint32_t known, uint32_t *flags);
 /* Encode a remote_nonnull_domain. */
 void call_put_domain(struct call *call, const struct domain *d);
 
@@ -47,6 +52,13 @@ extern const struct proc_entry proc_connect_table[];
 extern const struct proc_entry proc_domain_table[];
 extern const struct proc_entry proc_event_table[];
 extern const struct proc_entry proc_console_table[];
+extern const struct proc_entry proc_domain_live_table[];
+
+/*
+ * The libvirt API behind a procedure number vireod knows of but does not
+ * implement ("virDomainSave"), or NULL (proc_unsupported.c).
+ */
+const char *unsupported_api_name(int proc);
 
 /* Host facts for NODE_GET_INFO and the capabilities XML (proc_connect.c). */
 char *host_capabilities_xml(struct daemon *d);

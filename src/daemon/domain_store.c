@@ -56,6 +56,8 @@ int store_init(struct domain_store *s, const char *state_dir)
 
 static void domain_free(struct domain *d)
 {
+	if (d->stat_fd >= 0)
+		close(d->stat_fd);
 	domain_def_free(d->def);
 	domain_def_free(d->newdef);
 	free(d->pty);
@@ -161,6 +163,7 @@ static struct domain *domain_new(struct domain_store *s, struct domain_def *def)
 		return NULL;
 	d->def = def;
 	d->id = -1;
+	d->stat_fd = -1;
 	d->state = VIR_DOMAIN_SHUTOFF;
 	d->reason = VIR_DOMAIN_SHUTOFF_UNKNOWN;
 	d->next = s->head;

@@ -32,6 +32,10 @@ struct domain {
 	struct console *console;	/* our serial connection (console.c) */
 	bool reattached;		/* found after a restart: not our child */
 	struct pid_watch *pid_watch;	/* reattached: its pidfd */
+	uint64_t balloon_kib;		/* live balloon target, 0: as defined */
+	bool reboot_pending;		/* ACPI reboot: restart when vireo exits */
+	int stat_fd;			/* /proc/<stat_pid>/stat, -1 if closed */
+	pid_t stat_pid;
 };
 
 struct domain_store {

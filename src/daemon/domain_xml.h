@@ -86,6 +86,7 @@ struct domain_def {
 struct domain_live {
 	int id;
 	const char *pty;	/* serial pty path, or NULL */
+	uint64_t cur_mem_kib;	/* the balloon target, 0: the definition's */
 };
 
 /*

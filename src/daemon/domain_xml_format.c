@@ -216,7 +216,8 @@ char *domain_def_format(const struct domain_def *def,
 	elem_text(w, "title", def->title);
 	elem_text(w, "description", def->description);
 	memory(w, "memory", def->max_mem_kib);
-	memory(w, "currentMemory", def->cur_mem_kib);
+	memory(w, "currentMemory", live && live->cur_mem_kib ?
+	       live->cur_mem_kib : def->cur_mem_kib);
 	snprintf(num, sizeof(num), "%u", def->vcpus);
 	start(w, "vcpu");
 	attr(w, "placement", "static");

@@ -2,6 +2,9 @@
  * vireod: the management daemon. It speaks libvirt's remote protocol on a
  * UNIX socket, so the stock virsh and python3-libvirt drive it:
  *
+ *   vireod &                                   (as root)
+ *   virsh -c vireo:///system list --all
+ *
  *   vireod --state-dir /var/tmp/v --socket /var/tmp/v/sock &
  *   virsh -c 'vireo+unix:///system?socket=/var/tmp/v/sock' list --all
  */
@@ -25,11 +28,16 @@ static void usage(FILE *f)
 {
 	fprintf(f,
 		"usage: vireod [options]\n"
-		"  --socket PATH     libvirt RPC socket (default: RUN_DIR/vireod-sock)\n"
+		"  --socket PATH     libvirt RPC socket (default: where virsh looks for\n"
+		"                    vireo:///system as root, /run/libvirt/libvirt-sock,\n"
+		"                    or vireo:///session otherwise,\n"
+		"                    $XDG_RUNTIME_DIR/libvirt/libvirt-sock)\n"
 		"  --state-dir DIR   persistent state: DIR/domains, DIR/autostart\n"
-		"                    (default /etc/vireo as root)\n"
+		"                    (default /etc/vireo as root, else\n"
+		"                    $XDG_CONFIG_HOME/vireo or ~/.config/vireo)\n"
 		"  --run-dir DIR     control sockets and logs (default /run/vireo as\n"
-		"                    root, else STATE_DIR/run)\n"
+		"                    root, else $XDG_RUNTIME_DIR/vireo, or\n"
+		"                    STATE_DIR/run with --state-dir)\n"
 		"  --vireo PATH      the VMM binary (default: vireo next to vireod)\n"
 		"  --accel MODE      kvm|emu|auto for domains of type 'vireo'\n"
 		"  --max-clients N   concurrent connections (default 256)\n"
@@ -72,6 +80,54 @@ static char *default_vireo(void)
 	return p;
 }
 
+/*
+ * Where libvirt's client looks for a daemon (src/remote/remote_sockets.c):
+ * root's URIs (vireo:///system) under /var/run/libvirt, an unprivileged
+ * user's (vireo:///session) under g_get_user_runtime_dir()/libvirt, which
+ * is $XDG_RUNTIME_DIR, else ~/.cache. In each directory the client tries
+ * virt<driver>d-sock ("direct" mode: virtvireod-sock for vireo://) first,
+ * then libvirtd's libvirt-sock ("legacy"), which is also where it goes when
+ * neither exists yet. vireod takes libvirt-sock by default, as a libvirtd
+ * would; virtvireod-sock lets it live next to a running libvirtd.
+ */
+static char *client_socket_dir(bool system)
+{
+	const char *runtime = getenv("XDG_RUNTIME_DIR"), *home = getenv("HOME");
+	char *p;
+
+	if (system)
+		return strdup("/run/libvirt");
+	if (runtime && runtime[0] == '/')
+		return asprintf(&p, "%s/libvirt", runtime) < 0 ? NULL : p;
+	if (home && home[0] == '/')
+		return asprintf(&p, "%s/.cache/libvirt", home) < 0 ? NULL : p;
+	return NULL;
+}
+
+/* Session mode: $XDG_CONFIG_HOME/vireo, else ~/.config/vireo. */
+static char *session_state_dir(void)
+{
+	const char *config = getenv("XDG_CONFIG_HOME"), *home = getenv("HOME");
+	char *p;
+
+	if (config && config[0] == '/')
+		return asprintf(&p, "%s/vireo", config) < 0 ? NULL : p;
+	if (home && home[0] == '/')
+		return asprintf(&p, "%s/.config/vireo", home) < 0 ? NULL : p;
+	return NULL;
+}
+
+/* Session mode: $XDG_RUNTIME_DIR/vireo, else STATE_DIR/run. */
+static char *session_run_dir(const char *state_dir)
+{
+	const char *runtime = getenv("XDG_RUNTIME_DIR");
+	char *p;
+
+	if (runtime && runtime[0] == '/')
+		return asprintf(&p, "%s/vireo", runtime) < 0 ? NULL : p;
+	return asprintf(&p, "%s/run", state_dir) < 0 ? NULL : p;
+}
+
 static char *xstrdup(const char *s)
 {
 	char *p = strdup(s);
@@ -97,7 +153,8 @@ int main(int argc, char **argv)
 	};
 	struct daemon d = { .listen_fd = -1, .epoll_fd = -1, .signal_fd = -1,
 			    .max_clients = 256 };
-	bool autostart = true;
+	bool autostart = true, system_mode;
+	char *sock_dir;
 	uint64_t v;
 	int c, r;
 
@@ -130,18 +187,29 @@ int main(int argc, char **argv)
 		usage(stderr);
 		return 2;
 	}
+	system_mode = geteuid() == 0;
+	d.session = !system_mode;
 	if (!d.state_dir) {
-		if (geteuid() != 0)
-			die("--state-dir is required when not running as root");
-		d.state_dir = xstrdup("/etc/vireo");
+		d.state_dir = system_mode ? xstrdup("/etc/vireo") :
+			      session_state_dir();
+		if (!d.state_dir)
+			die("no $HOME or $XDG_CONFIG_HOME: give --state-dir");
 		if (!d.run_dir)
-			d.run_dir = xstrdup("/run/vireo");
+			d.run_dir = system_mode ? xstrdup("/run/vireo") :
+				    session_run_dir(d.state_dir);
 	}
 	if (!d.run_dir && asprintf(&d.run_dir, "%s/run", d.state_dir) < 0)
 		die("out of memory");
-	if (!d.socket_path &&
-	    asprintf(&d.socket_path, "%s/vireod-sock", d.run_dir) < 0)
-		die("out of memory");
+	sock_dir = client_socket_dir(system_mode);
+	if (!d.socket_path) {
+		if (!sock_dir)
+			die("no $XDG_RUNTIME_DIR or $HOME: give --socket");
+		r = mkdir_p(sock_dir, system_mode ? 0755 : 0700);
+		if (r)
+			die("cannot create %s: %s", sock_dir, strerror(-r));
+		if (asprintf(&d.socket_path, "%s/libvirt-sock", sock_dir) < 0)
+			die("out of memory");
+	}
 	if (!d.vireo_path)
 		d.vireo_path = default_vireo();
 	if (!d.vireo_path)
@@ -155,7 +223,14 @@ int main(int argc, char **argv)
 		die("cannot create state under %s: %s", d.state_dir,
 		    strerror(-r));
 	store_load(&d.store);
-	if (server_listen(&d))
+	r = server_listen(&d);
+	if (r == -EADDRINUSE && sock_dir)
+		fprintf(stderr,
+			"vireod: stop that daemon, or give --socket PATH; with\n"
+			"vireod: --socket %s/virtvireod-sock, virsh -c vireo:///%s\n"
+			"vireod: still finds vireod (libvirt tries that socket first)\n",
+			sock_dir, system_mode ? "system" : "session");
+	if (r)
 		return 1;
 	log_info("listening on %s (state %s, VMM %s)", d.socket_path,
 		 d.state_dir, d.vireo_path);
@@ -178,5 +253,6 @@ int main(int argc, char **argv)
 	free(d.socket_path);
 	free(d.vireo_path);
 	free(d.accel);
+	free(sock_dir);
 	return r ? 1 : 0;
 }

@@ -17,7 +17,6 @@
 #include "lib/util.h"
 #include "vireo-version.h"
 
-#define VIREOD_URI	"vireo:///system"
 /*
  * Reported as the daemon's libvirt version: clients gate protocol
  * features on it, and vireod implements the protocol as of libvirt 9.0.
@@ -127,7 +126,8 @@ static int proc_get_uri(struct call *call)
 {
 	if (no_args(call))
 		return -1;
-	xdr_put_string(call->ret, VIREOD_URI);
+	xdr_put_string(call->ret, call->d->session ? "vireo:///session" :
+			       "vireo:///system");
 	return 0;
 }
 
@@ -303,6 +303,155 @@ static int proc_get_capabilities(struct call *call)
 	return 0;
 }
 
+/* virttype names vireo accepts in <domain type=...> */
+static bool virt_type_known(const char *t)
+{
+	return !strcmp(t, "vireo") || !strcmp(t, "kvm") || !strcmp(t, "qemu");
+}
+
+/*
+ * `virsh domcapabilities`, and `virsh maxvcpus`, which reads
+ * /domainCapabilities/vcpu/@max first. What the XML parser accepts, in
+ * libvirt's domain-capabilities vocabulary.
+ */
+static int proc_get_domain_capabilities(struct call *call)
+{
+	char *emulator = NULL, *arch = NULL, *machine = NULL, *virt = NULL;
+	char *xml = NULL;
+	uint32_t flags;
+	int r = -1;
+
+	if (xdr_get_string_opt(call->args, REMOTE_STRING_MAX, &emulator) ||
+	    xdr_get_string_opt(call->args, REMOTE_STRING_MAX, &arch) ||
+	    xdr_get_string_opt(call->args, REMOTE_STRING_MAX, &machine) ||
+	    xdr_get_string_opt(call->args, REMOTE_STRING_MAX, &virt) ||
+	    xdr_get_u32(call->args, &flags) || call_args_end(call)) {
+		call_bad_args(call);
+		goto out;
+	}
+	if (flags) {
+		vir_error_set(&call->err, VIR_ERR_INVALID_ARG,
+			      "unsupported flags (0x%x)", flags);
+		goto out;
+	}
+	if (arch && strcmp(arch, "x86_64")) {
+		vir_error_set(&call->err, VIR_ERR_INVALID_ARG,
+			      "architecture '%s' is not supported by vireo (only x86_64)",
+			      arch);
+		goto out;
+	}
+	if (virt && !virt_type_known(virt)) {
+		vir_error_set(&call->err, VIR_ERR_INVALID_ARG,
+			      "unknown virttype: %s", virt);
+		goto out;
+	}
+	if (machine && strcmp(machine, "vireo")) {
+		vir_error_set(&call->err, VIR_ERR_INVALID_ARG,
+			      "machine type '%s' is not supported by vireo (only 'vireo')",
+			      machine);
+		goto out;
+	}
+	if (asprintf(&xml,
+		"<domainCapabilities>\n"
+		"  <path>%s</path>\n"
+		"  <domain>%s</domain>\n"
+		"  <machine>vireo</machine>\n"
+		"  <arch>x86_64</arch>\n"
+		"  <vcpu max='%d'/>\n"
+		"  <iothreads supported='no'/>\n"
+		"  <os supported='yes'>\n"
+		"    <loader supported='no'/>\n"
+		"  </os>\n"
+		"  <cpu>\n"
+		"    <mode name='host-passthrough' supported='no'/>\n"
+		"    <mode name='maximum' supported='no'/>\n"
+		"    <mode name='host-model' supported='no'/>\n"
+		"    <mode name='custom' supported='no'/>\n"
+		"  </cpu>\n"
+		"  <memoryBacking supported='no'/>\n"
+		"  <devices>\n"
+		"    <disk supported='yes'>\n"
+		"      <enum name='diskDevice'>\n"
+		"        <value>disk</value>\n"
+		"      </enum>\n"
+		"      <enum name='bus'>\n"
+		"        <value>virtio</value>\n"
+		"      </enum>\n"
+		"      <enum name='model'>\n"
+		"        <value>virtio</value>\n"
+		"      </enum>\n"
+		"    </disk>\n"
+		"    <graphics supported='no'/>\n"
+		"    <video supported='no'/>\n"
+		"    <hostdev supported='no'/>\n"
+		"    <rng supported='yes'>\n"
+		"      <enum name='model'>\n"
+		"        <value>virtio</value>\n"
+		"      </enum>\n"
+		"      <enum name='backendModel'>\n"
+		"        <value>random</value>\n"
+		"      </enum>\n"
+		"    </rng>\n"
+		"    <filesystem supported='no'/>\n"
+		"    <tpm supported='no'/>\n"
+		"    <redirdev supported='no'/>\n"
+		"    <channel supported='no'/>\n"
+		"    <crypto supported='no'/>\n"
+		"  </devices>\n"
+		"  <features>\n"
+		"    <gic supported='no'/>\n"
+		"    <vmcoreinfo supported='no'/>\n"
+		"    <genid supported='no'/>\n"
+		"    <backingStoreInput supported='no'/>\n"
+		"    <backup supported='no'/>\n"
+		"    <sev supported='no'/>\n"
+		"  </features>\n"
+		"</domainCapabilities>\n",
+		emulator ? emulator : call->d->vireo_path, virt ? virt : "vireo",
+		MAX_VCPUS) < 0) {
+		xml = NULL;
+		vir_error_set(&call->err, VIR_ERR_NO_MEMORY, "capabilities");
+		goto out;
+	}
+	xdr_put_string(call->ret, xml);
+	r = 0;
+out:
+	free(emulator);
+	free(arch);
+	free(machine);
+	free(virt);
+	free(xml);
+	return r;
+}
+
+/* virNodeGetCPUMap (`virsh vcpuinfo` asks it): CPUs 0..N-1 are online. */
+static int proc_node_get_cpu_map(struct call *call)
+{
+	int32_t need_map, need_online;
+	uint32_t flags;
+	long conf = sysconf(_SC_NPROCESSORS_CONF);
+	int cpus = conf > 0 ? (int)conf : 1, online = host_cpus();
+	uint8_t map[REMOTE_CPUMAP_MAX] = { 0 };
+
+	if (xdr_get_i32(call->args, &need_map) ||
+	    xdr_get_i32(call->args, &need_online) ||
+	    xdr_get_u32(call->args, &flags) || call_args_end(call))
+		return call_bad_args(call);
+	if (flags) {
+		vir_error_set(&call->err, VIR_ERR_INVALID_ARG,
+			      "unsupported flags (0x%x)", flags);
+		return -1;
+	}
+	cpus = MIN(cpus, REMOTE_CPUMAP_MAX * 8);
+	online = MIN(online, cpus);
+	for (int c = 0; c < online; c++)
+		map[c / 8] |= 1u << (c % 8);
+	xdr_put_opaque(call->ret, map, need_map ? (size_t)(cpus + 7) / 8 : 0);
+	xdr_put_u32(call->ret, need_online ? (uint32_t)online : 0);
+	xdr_put_i32(call->ret, cpus);
+	return 0;
+}
+
 const struct proc_entry proc_connect_table[] = {
 	{ REMOTE_PROC_CONNECT_OPEN, "CONNECT_OPEN", proc_open },
 	{ REMOTE_PROC_CONNECT_CLOSE, "CONNECT_CLOSE", proc_close },
@@ -325,5 +474,9 @@ const struct proc_entry proc_connect_table[] = {
 	{ REMOTE_PROC_CONNECT_IS_SECURE, "CONNECT_IS_SECURE", proc_is_secure },
 	{ REMOTE_PROC_CONNECT_GET_LIB_VERSION, "CONNECT_GET_LIB_VERSION",
 	  proc_get_lib_version },
+	{ REMOTE_PROC_NODE_GET_CPU_MAP, "NODE_GET_CPU_MAP",
+	  proc_node_get_cpu_map },
+	{ REMOTE_PROC_CONNECT_GET_DOMAIN_CAPABILITIES,
+	  "CONNECT_GET_DOMAIN_CAPABILITIES", proc_get_domain_capabilities },
 	{ 0, NULL, NULL },
 };

@@ -12,28 +12,15 @@
 #include "daemon/vm.h"
 #include "lib/log.h"
 
-/* Decode {remote_nonnull_domain dom;} and nothing else. */
 static int dom_only(struct call *call, struct domain **d)
 {
-	if (call_get_domain(call, d))
-		return -1;
-	return call_args_end(call);
+	return call_get_domain_only(call, d);
 }
 
-/* Decode {dom; unsigned int flags;} and refuse flags outside `known`. */
 static int dom_flags(struct call *call, struct domain **d, uint32_t known,
 		     uint32_t *flags)
 {
-	if (call_get_domain(call, d))
-		return -1;
-	if (xdr_get_u32(call->args, flags) || call_args_end(call))
-		return call_bad_args(call);
-	if (*flags & ~known) {
-		vir_error_set(&call->err, VIR_ERR_INVALID_ARG,
-			      "unsupported flags (0x%x)", *flags & ~known);
-		return -1;
-	}
-	return 0;
+	return call_get_domain_flags(call, d, known, flags);
 }
 
 static int parse_xml_arg(struct call *call, char *xml, struct domain_def **def)
@@ -333,7 +320,7 @@ static int proc_get_info(struct call *call)
 	/* unsigned char and unsigned short travel as 4-byte XDR ints. */
 	xdr_put_u32(call->ret, d->state);
 	xdr_put_u64(call->ret, d->def->max_mem_kib);
-	xdr_put_u64(call->ret, d->def->cur_mem_kib);
+	xdr_put_u64(call->ret, vm_current_memory(d));
 	xdr_put_u32(call->ret, d->def->vcpus);
 	xdr_put_u64(call->ret, vm_cpu_time(d));
 	return 0;
@@ -368,6 +355,7 @@ static int proc_get_xml_desc(struct call *call)
 	if (!(flags & VIR_DOMAIN_XML_INACTIVE) && domain_active(d)) {
 		live.id = d->id;
 		live.pty = d->pty;
+		live.cur_mem_kib = d->balloon_kib;
 	}
 	xml = domain_def_format(def, live.id ? &live : NULL);
 	if (!xml) {

@@ -142,14 +142,24 @@ static int send_all(struct qmp_conn *q, const char *s)
  * Send {"execute": cmd} and wait for its return or error; the "return"
  * value goes to *ret (a new reference) when ret is not NULL.
  */
-static int execute(struct qmp_conn *q, const char *cmd, struct vir_error *err,
-		   json_t **ret)
+static int execute(struct qmp_conn *q, const char *cmd, json_t *args,
+		   struct vir_error *err, json_t **ret)
 {
-	char line[256];
-	int r;
+	json_t *msg = json_pack("{s:s}", "execute", cmd);
+	char *line = NULL;
+	int r = -ENOMEM;
 
-	snprintf(line, sizeof(line), "{\"execute\": \"%s\"}\r\n", cmd);
-	r = send_all(q, line);
+	if (msg && args)
+		json_object_set(msg, "arguments", args);
+	if (msg)
+		line = json_dumps(msg, JSON_COMPACT);
+	json_decref(msg);
+	if (line) {
+		r = send_all(q, line);
+		if (!r)
+			r = send_all(q, "\r\n");
+		free(line);
+	}
 	while (!r) {
 		json_t *m = read_message(q, &r), *e;
 
@@ -181,7 +191,7 @@ static int execute(struct qmp_conn *q, const char *cmd, struct vir_error *err,
 }
 
 static int run_command(const char *socket_path, const char *command,
-		       struct vir_error *err, json_t **ret)
+		       json_t *args, struct vir_error *err, json_t **ret)
 {
 	struct qmp_conn *q = calloc(1, sizeof(*q));
 	json_t *greeting;
@@ -209,9 +219,9 @@ static int run_command(const char *socket_path, const char *command,
 		goto out;
 	}
 	json_decref(greeting);
-	r = execute(q, "qmp_capabilities", err, NULL);
+	r = execute(q, "qmp_capabilities", NULL, err, NULL);
 	if (!r)
-		r = execute(q, command, err, ret);
+		r = execute(q, command, args, err, ret);
 out:
 	close(q->fd);
 	free(q);
@@ -221,7 +231,13 @@ out:
 int qmp_execute(const char *socket_path, const char *command,
 		struct vir_error *err)
 {
-	return run_command(socket_path, command, err, NULL);
+	return run_command(socket_path, command, NULL, err, NULL);
+}
+
+int qmp_call(const char *socket_path, const char *command, json_t *args,
+	     json_t **ret, struct vir_error *err)
+{
+	return run_command(socket_path, command, args, err, ret);
 }
 
 int qmp_query_running(const char *socket_path, bool *running,
@@ -230,7 +246,7 @@ int qmp_query_running(const char *socket_path, bool *running,
 	json_t *ret = NULL;
 	const char *status;
 
-	if (run_command(socket_path, "query-status", err, &ret))
+	if (run_command(socket_path, "query-status", NULL, err, &ret))
 		return -1;
 	status = json_string_value(json_object_get(ret, "status"));
 	*running = !status || strcmp(status, "paused");

@@ -43,6 +43,24 @@ static char listen_tag, signal_tag;
 
 static int server_setup(struct daemon *d);
 
+/*
+ * Something accepts connections at the path: a live daemon, whose socket
+ * must not be unlinked from under it. A socket file nobody listens on
+ * (ECONNREFUSED) is a stale one from a crashed run.
+ */
+static bool socket_in_use(const struct sockaddr_un *sa)
+{
+	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	bool used;
+
+	if (fd < 0)
+		return false;
+	used = connect(fd, (const struct sockaddr *)sa, sizeof(*sa)) == 0 ||
+	       errno == EAGAIN;	/* listening, backlog full */
+	close(fd);
+	return used;
+}
+
 int server_listen(struct daemon *d)
 {
 	struct sockaddr_un sa = { .sun_family = AF_UNIX };
@@ -53,6 +71,11 @@ int server_listen(struct daemon *d)
 		return -ENAMETOOLONG;
 	}
 	strcpy(sa.sun_path, d->socket_path);
+	if (socket_in_use(&sa)) {
+		log_err("%s is in use: another daemon (a libvirtd?) listens there",
+			d->socket_path);
+		return -EADDRINUSE;
+	}
 	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	if (fd < 0)
 		return -errno;
@@ -238,19 +261,72 @@ static int rx_reserve(struct client *c, size_t need)
 }
 
 /*
- * Read what the current frame still needs; dispatch it when complete.
- * Returns 1 to keep reading, 0 when the socket is drained, -1 to drop c.
+ * Dispatch every complete frame at the start of rx, then keep the rest.
+ * Returns 1 to go on reading, 0 to stop (replies pile up, or the client
+ * is closing), -1 to drop c.
+ */
+static int dispatch_buffered(struct daemon *d, struct client *c)
+{
+	size_t off = 0;
+	int r = 1;
+
+	while (r > 0 && c->rx_len - off >= VIR_NET_MESSAGE_LEN_MAX) {
+		uint32_t len;
+
+		if (rpc_frame_length(c->rx + off, &len)) {
+			log_warn("client %lu: bad frame length, dropping it",
+				 (unsigned long)c->id);
+			return -1;
+		}
+		if (c->rx_len - off < len)
+			break;
+		if (dispatch_frame(d, c, c->rx + off, len) < 0)
+			return -1;
+		off += len;
+		if (c->tx_bytes >= TX_BACKLOG_MAX || c->closing)
+			r = 0;
+	}
+	if (off) {
+		memmove(c->rx, c->rx + off, c->rx_len - off);
+		c->rx_len -= off;
+	}
+	/* Give a large buffer back once the big message is done. */
+	if (c->rx_cap > VIR_NET_MESSAGE_INITIAL &&
+	    c->rx_len <= VIR_NET_MESSAGE_INITIAL) {
+		uint8_t *nb = realloc(c->rx, VIR_NET_MESSAGE_INITIAL);
+
+		if (nb) {
+			c->rx = nb;
+			c->rx_cap = VIR_NET_MESSAGE_INITIAL;
+		}
+	}
+	return r;
+}
+
+/*
+ * Read what the socket has (as much as fits: several pipelined calls
+ * come in with one recv), and dispatch the complete frames. The buffer
+ * grows only when a frame longer than it has filled it, by x4 up to
+ * libvirt's limit, so memory follows data actually received. Returns 1 to
+ * keep reading, 0 when the socket is drained, -1 to drop c.
  */
 static int client_read_step(struct daemon *d, struct client *c)
 {
-	size_t want = c->frame_len ? c->frame_len : VIR_NET_MESSAGE_LEN_MAX;
-	/* Receive in pieces of at most 64 KiB: memory follows real data. */
-	size_t chunk = MIN(want - c->rx_len, (size_t)VIR_NET_MESSAGE_INITIAL);
+	size_t room;
 	ssize_t n;
+	int r;
 
-	if (rx_reserve(c, c->rx_len + chunk))
+	/* Frames kept back while replies piled up go first. */
+	r = dispatch_buffered(d, c);
+	if (r <= 0)
+		return r;
+	if (c->rx_len == c->rx_cap &&
+	    rx_reserve(c, c->rx_len + VIR_NET_MESSAGE_INITIAL))
 		return -1;
-	n = recv(c->fd, c->rx + c->rx_len, chunk, MSG_DONTWAIT);
+	room = c->rx_cap - c->rx_len;
+	if (room == 0)
+		return -1;	/* cannot happen: frames fit RPC_FRAME_MAX */
+	n = recv(c->fd, c->rx + c->rx_len, room, MSG_DONTWAIT);
 	if (n == 0)
 		return -1;
 	if (n < 0) {
@@ -259,31 +335,11 @@ static int client_read_step(struct daemon *d, struct client *c)
 		return errno == EAGAIN ? 0 : -1;
 	}
 	c->rx_len += n;
-	if (c->rx_len < want)
-		return 1;
-	if (!c->frame_len) {
-		uint32_t len;
-
-		if (rpc_frame_length(c->rx, &len)) {
-			log_warn("client %lu: bad frame length, dropping it",
-				 (unsigned long)c->id);
-			return -1;
-		}
-		c->frame_len = len;
-		return 1;
-	}
-	n = dispatch_frame(d, c, c->rx, c->frame_len);
-	c->rx_len = 0;
-	c->frame_len = 0;
-	/* Give a large buffer back once a big message is done. */
-	if (c->rx_cap > VIR_NET_MESSAGE_INITIAL) {
-		free(c->rx);
-		c->rx = NULL;
-		c->rx_cap = 0;
-	}
-	if (n < 0)
-		return -1;
-	return c->tx_bytes < TX_BACKLOG_MAX && !c->closing ? 1 : 0;
+	r = dispatch_buffered(d, c);
+	if (r <= 0)
+		return r;
+	/* A short read drained the socket; epoll says when there is more. */
+	return (size_t)n < room ? 0 : 1;
 }
 
 void client_discard_output(struct client *c)
@@ -359,6 +415,12 @@ static void client_event(struct daemon *d, struct ev_source *s, uint32_t ev)
 	}
 	if (r >= 0 && client_flush(c))
 		r = -1;
+	/* Replies drained: calls already received but kept back go on. */
+	if (r >= 0 && c->rx_len && !c->closing &&
+	    c->tx_bytes < TX_BACKLOG_MAX) {
+		if (dispatch_buffered(d, c) < 0 || client_flush(c))
+			r = -1;
+	}
 	if (r >= 0 && c->closing && !c->tx_head)
 		r = -1;
 	if (r < 0) {

@@ -23,6 +23,7 @@ static const char *prefix_for(int code)
 	case VIR_ERR_OPERATION_INVALID:	return "Requested operation is not valid: ";
 	case VIR_ERR_CONFIG_UNSUPPORTED: return "unsupported configuration: ";
 	case VIR_ERR_OPERATION_TIMEOUT:	return "Timed out during operation: ";
+	case VIR_ERR_OPERATION_UNSUPPORTED: return "Operation not supported: ";
 	default:			return "";
 	}
 }

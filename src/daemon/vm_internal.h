@@ -6,6 +6,12 @@
 
 #include "daemon/vm.h"
 
+/*
+ * vm_start() flag for the restart of an ACPI reboot: d keeps its ID and
+ * no lifecycle event is sent (libvirt sends none for a reboot either).
+ */
+#define VM_START_REBOOT		(1u << 31)
+
 /* RUN_DIR/NAME.suffix, malloc'd (NULL when out of memory). */
 char *vm_run_file(struct daemon *dm, const struct domain *d,
 		  const char *suffix);

@@ -19,6 +19,8 @@
 #include "lib/util.h"
 
 #define PENDING_MAX 4096
+/* --serial unix: output before the first client connects, kept for it. */
+#define EARLY_MAX (64 * 1024)
 #define RETRY_MS 5
 
 struct chardev {
@@ -38,6 +40,14 @@ struct chardev {
 	void *quit_opaque;
 	uint8_t pending[PENDING_MAX];   /* typed but not yet taken by the UART */
 	size_t npending;
+	/*
+	 * The guest starts before a management daemon (vireod) has connected
+	 * to the socket: its first EARLY_MAX bytes go to the first client
+	 * instead of being lost. Later gaps between clients lose output.
+	 */
+	bool had_client;
+	uint8_t *early;
+	size_t nearly;
 };
 
 static void input_ready(struct loop *l, int fd, short revents, void *opaque);
@@ -116,6 +126,15 @@ static void accept_client(struct loop *l, int fd, short revents, void *opaque)
 		drop_client(ch);    /* the newest client wins, as with QEMU's reconnects */
 	pthread_mutex_lock(&ch->out_lock);
 	ch->in_fd = ch->out_fd = c;
+	if (!ch->had_client && ch->nearly) {
+		/* A fresh socket's send buffer takes EARLY_MAX at once. */
+		if (write(c, ch->early, ch->nearly) < 0)
+			log_warn("serial: early output lost: %s", strerror(errno));
+	}
+	ch->had_client = true;
+	free(ch->early);
+	ch->early = NULL;
+	ch->nearly = 0;
 	pthread_mutex_unlock(&ch->out_lock);
 	loop_watch(l, c, POLLIN, input_ready, ch);
 }
@@ -242,6 +261,7 @@ void chardev_close(struct chardev *ch)
 	if (ch->path)
 		unlink(ch->path);
 	free(ch->path);
+	free(ch->early);
 	pthread_mutex_destroy(&ch->out_lock);
 	free(ch);
 }
@@ -261,6 +281,16 @@ void chardev_set_quit(struct chardev *ch, void (*fn)(void *opaque), void *opaque
 void chardev_write(struct chardev *ch, const uint8_t *buf, size_t len)
 {
 	pthread_mutex_lock(&ch->out_lock);
+	if (ch->out_fd < 0 && ch->kind == SERIAL_UNIX && !ch->had_client) {
+		size_t n = MIN(len, EARLY_MAX - ch->nearly);
+
+		if (!ch->early)
+			ch->early = malloc(EARLY_MAX);
+		if (ch->early && n) {
+			memcpy(ch->early + ch->nearly, buf, n);
+			ch->nearly += n;
+		}
+	}
 	if (ch->out_fd >= 0) {
 		/* A pty nobody reads, or a socket client that stalls, loses
 		 * output rather than stalling the vCPU. */

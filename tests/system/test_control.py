@@ -1,12 +1,16 @@
 #!/usr/bin/env python3
 """The QMP control socket: status, stop/cont, power button, quit, SIGTERM,
-reset with and without --no-reboot, and triple fault.
+reset with and without --no-reboot, triple fault, and the serial socket
+keeping the guest's first output for its first client.
 
    test_control.py ACCEL
 """
 import os
 import signal
+import socket
 import sys
+import tempfile
+import time
 
 import vmtest
 from vmtest import VM, check
@@ -103,9 +107,38 @@ def triple_fault():
           "one line naming the failure, with the registers")
 
 
+def serial_socket_early():
+    """--serial unix: what the guest prints before anyone has connected is
+    kept for the first client (vireod connects only once QMP answers, by
+    which time a fast guest has printed its banner)."""
+    sock = os.path.join(tempfile.mkdtemp(prefix="vireo-serial-"), "serial")
+    vm = VM("--accel", accel, "--cmdline", "testkernel.action=halt",
+            "--serial", f"unix:{sock}", control=True)
+    q = vm.qmp()
+    q.close()
+    time.sleep(1)       # the guest runs to its halt with nobody listening
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    s.connect(sock)
+    s.settimeout(1)
+    out, deadline = b"", time.monotonic() + 60
+    while b"testkernel: halt" not in out and time.monotonic() < deadline:
+        try:
+            data = s.recv(65536)
+        except socket.timeout:
+            continue
+        if not data:
+            break
+        out += data
+    s.close()
+    check(out.startswith(b"testkernel: start") and b"testkernel: halt" in out,
+          f"the first serial client gets the output from the start ({out[:40]!r})")
+    vm.kill()
+
+
 powerdown()
 quit_cmd()
 sigterm()
 reset()
 triple_fault()
+serial_socket_early()
 vmtest.finish()

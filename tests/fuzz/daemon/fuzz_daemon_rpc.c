@@ -96,6 +96,7 @@ static bool allowed(int proc)
 	/* Unknown numbers exercise the error path; networks are excluded. */
 	return in_table(proc_connect_table, proc) ||
 	       in_table(proc_domain_table, proc) ||
+	       in_table(proc_domain_live_table, proc) ||
 	       in_table(proc_event_table, proc) ||
 	       in_table(proc_console_table, proc) || proc < 0 || proc > 450;
 }

@@ -95,6 +95,18 @@ calls = {
     "callback_register_any": (316, u32(0) + u32(1) + dom()),
     "callback_register_all": (316, u32(0) + u32(0)),
     "callback_deregister_any": (317, u32(1)),
+    "reboot": (27, dom() + u32(1)),
+    "reset": (245, dom() + u32(0)),
+    "get_vcpus": (20, dom() + u32(2) + u32(1)),
+    "vcpu_pin_info": (230, dom() + u32(2) + u32(1) + u32(0)),
+    "memory_stats": (159, dom() + u32(13) + u32(0)),
+    "set_memory_flags": (204, dom() + u32(0) + u32(32768) + u32(2)),
+    "set_memory": (31, dom() + u32(0) + u32(32768)),
+    "set_max_memory": (30, dom() + u32(0) + u32(65536)),
+    "get_messages": (426, dom() + u32(0)),
+    "node_cpu_map": (293, u32(1) + u32(1) + u32(0)),
+    "domain_capabilities": (342, opt_string(None) + opt_string("x86_64") + opt_string(None)
+                            + opt_string("kvm") + u32(0)),
 }
 
 

@@ -1,12 +1,15 @@
 #!/usr/bin/env python3
 """A hostile client against vireod's RPC socket: truncated frames, lying
 lengths, unknown programs and procedures, bad arguments, calls before
-CONNECT_OPEN, keepalive, a half-sent 16 MiB frame, many connections opened
-and dropped. After each, the daemon must still answer a normal client.
+CONNECT_OPEN, keepalive, a half-sent 16 MiB frame, 10,000 connections opened
+and dropped while a well-behaved client calls throughout (no descriptor
+leaked, RSS bounded). After each, the daemon must still answer a normal
+client.
 """
 import os
 import socket
 import struct
+import threading
 import time
 
 from vireodtest import Daemon, check, done
@@ -110,8 +113,79 @@ def healthy(d, what):
     check(ok and d.alive(), f"daemon still serves after: {what}")
 
 
+def fd_count(d):
+    return len(os.listdir(f"/proc/{d.proc.pid}/fd"))
+
+
+def wait_fds(d, want, timeout=5):
+    """The daemon closes dropped clients as it reads their EOF: give it a
+    moment to catch up before comparing."""
+    deadline = time.time() + timeout
+    n = fd_count(d)
+    while n != want and time.time() < deadline:
+        time.sleep(0.05)
+        n = fd_count(d)
+    return n
+
+
+def settled_fds(d):
+    """The descriptor count once the daemon has seen Daemon()'s readiness
+    probe hang up: the same for 0.3 s."""
+    n, since = fd_count(d), time.time()
+    while time.time() - since < 0.3:
+        time.sleep(0.05)
+        m = fd_count(d)
+        if m != n:
+            n, since = m, time.time()
+    return n
+
+
+def rss_kib(d):
+    with open(f"/proc/{d.proc.pid}/status") as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    return 0
+
+
+class GoodClient(threading.Thread):
+    """One open connection listing domains in a loop until stopped."""
+
+    def __init__(self, d):
+        super().__init__(daemon=True)
+        self.sock = open_conn(d)
+        self.calls = self.failures = 0
+        self.running = True
+        self.start()
+
+    def run(self):
+        serial = 1000
+        while self.running:
+            serial += 1
+            try:
+                self.sock.sendall(frame(REMOTE, PROC_LIST_ALL, serial=serial,
+                                        payload=struct.pack(">iI", 1, 0)))
+                r = recv_frame(self.sock)
+                ok = r is not None and r[0][5] == OK and r[0][4] == serial
+            except OSError:
+                ok = False
+            self.calls += 1
+            self.failures += not ok
+            if not ok:
+                break
+            time.sleep(0.001)
+
+    def stop(self):
+        self.running = False
+        self.join(10)
+        self.sock.close()
+
+
 d = Daemon("--no-autostart", "--max-clients", "64")
 try:
+    # a well-behaved client calls from the first hostile byte to the last
+    fds_start = settled_fds(d)
+    good = GoodClient(d)
     # 1. a truncated frame, then the client goes away
     s = connect(d)
     s.sendall(frame(REMOTE, PROC_AUTH_LIST)[:10])
@@ -184,20 +258,30 @@ try:
     s.close()
     healthy(d, "protocol errors")
 
-    # 8. many connections opened and dropped, some mid-frame
+    # 8. 10,000 connections opened and dropped, some mid-frame, some with
+    # a lying length, while a well-behaved client calls throughout; no
+    # descriptor or memory is left behind
+    fds_before, rss_before = fd_count(d), rss_kib(d)
     refused = 0
-    for i in range(300):
+    for i in range(10000):
         s = connect(d)
         try:
-            if i % 3 == 1:
+            if i % 4 == 1:
                 s.sendall(frame(REMOTE, PROC_AUTH_LIST)[: 1 + i % 27])
-            elif i % 3 == 2:
+            elif i % 4 == 2:
                 s.sendall(frame(REMOTE, PROC_AUTH_LIST))
+            elif i % 4 == 3:
+                s.sendall(struct.pack(">I", 0x1000000) + b"\0" * (i % 512))
         except (BrokenPipeError, ConnectionResetError):
             refused += 1    # over --max-clients while earlier closes are pending
         s.close()
-    print(f"     ({refused} of 300 refused at the client limit)")
-    healthy(d, "300 connections opened and dropped")
+    print(f"     ({refused} of 10000 refused at the client limit)")
+    healthy(d, "10000 connections opened and dropped")
+    fds_after = wait_fds(d, fds_before)
+    check(fds_after == fds_before, f"no descriptor leaked ({fds_before} -> {fds_after} open)")
+    rss_after = rss_kib(d)
+    check(rss_after - rss_before < 8 * 1024,
+          f"RSS after 10000 connections within 8 MiB ({rss_before} -> {rss_after} KiB)")
 
     # 9. more clients than --max-clients: extra ones are refused, not queued forever
     held = [connect(d) for _ in range(64)]
@@ -266,6 +350,12 @@ try:
     s.close()
     healthy(d, "event registrations")
 
+    good.stop()
+    check(good.calls > 0 and good.failures == 0,
+          f"a client calling throughout got every answer ({good.calls} calls, "
+          f"{good.failures} failures)")
+    fds_end = wait_fds(d, fds_start)
+    check(fds_end == fds_start, f"no descriptor leaked over the whole run ({fds_start} -> {fds_end})")
     check(d.stop() == 0, "clean exit")
 finally:
     d.cleanup()

@@ -65,6 +65,27 @@ try:
     # a procedure vireod does not implement yet
     check(code_of(dom.blockStats, "vda") == libvirt.VIR_ERR_NO_SUPPORT, "VIR_ERR_NO_SUPPORT")
 
+    # the calls about a running VM, on a shut-off one, and the host's
+    check(code_of(dom.reboot, 0) == libvirt.VIR_ERR_OPERATION_INVALID, "reboot inactive")
+    check(code_of(dom.reset, 0) == libvirt.VIR_ERR_OPERATION_INVALID, "reset inactive")
+    check(code_of(dom.vcpus) == libvirt.VIR_ERR_OPERATION_INVALID, "vcpus inactive")
+    check(code_of(dom.memoryStats) == libvirt.VIR_ERR_OPERATION_INVALID, "memoryStats inactive")
+    check(code_of(dom.setMemoryFlags, 32768, libvirt.VIR_DOMAIN_AFFECT_LIVE)
+          == libvirt.VIR_ERR_OPERATION_INVALID, "setMemoryFlags(LIVE) inactive")
+    check(code_of(dom.reboot, 4) == libvirt.VIR_ERR_INVALID_ARG, "reboot(INITCTL): INVALID_ARG")
+    dom.setMemoryFlags(32768, libvirt.VIR_DOMAIN_AFFECT_CONFIG)
+    check(dom.info()[2] == 32768, f"setMemoryFlags(CONFIG) {dom.info()}")
+    check(code_of(dom.setMemoryFlags, 1 << 20, libvirt.VIR_DOMAIN_AFFECT_CONFIG)
+          == libvirt.VIR_ERR_INVALID_ARG, "memory above the maximum: INVALID_ARG")
+    check(dom.vcpuPinInfo(0) == [(True,) * c.getCPUMap()[0]], f"vcpuPinInfo {dom.vcpuPinInfo(0)}")
+    cpus, online_map, online = c.getCPUMap()
+    check(cpus >= 1 and online == sum(online_map), f"getCPUMap {cpus} {online_map} {online}")
+    dc = c.getDomainCapabilities(None, "x86_64", None, "vireo", 0)
+    check("<vcpu max='64'/>" in dc and "<domain>vireo</domain>" in dc, "getDomainCapabilities")
+    check(code_of(c.getDomainCapabilities, None, "ppc64", None, None, 0)
+          == libvirt.VIR_ERR_INVALID_ARG, "getDomainCapabilities(ppc64): INVALID_ARG")
+    check(code_of(dom.managedSave, 0) == libvirt.VIR_ERR_NO_SUPPORT, "managedSave: NO_SUPPORT")
+
     dom.setAutostart(1)
     check(dom.autostart() == 1, "setAutostart")
     xml = dom.XMLDesc(0)

@@ -94,6 +94,14 @@ try:
     restart_hard(d)
     check(listing(d).get("r1") == before.get("r1"), "r1 survives a second restart")
 
+    # reboot of a VM that is not vireod's child: the default mode resets
+    # it in place, an ACPI reboot (which needs its exit status) is refused
+    rc, out, err = d.virsh("reboot", "--mode", "acpi", "r1")
+    check(rc != 0 and "Operation not supported" in err, f"ACPI reboot of a reattached VM refused ({err.strip()!r})")
+    rc, out, err = d.virsh("reboot", "r1")
+    check(rc == 0 and vm_pid(d, "r1") == pids["r1"] and wait_state(d, "r1", "running"),
+          f"default reboot of a reattached VM: reset, same process ({err.strip()!r})")
+
     rc, out, err = d.virsh("destroy", "r2")
     check(rc == 0, f"destroy a reattached VM ({err.strip()!r})")
     check("r2" not in listing(d), "transient r2 gone after destroy")
