@@ -121,37 +121,21 @@ static char *autostart_path(struct domain_store *s, const char *name)
 static int save_def(struct domain_store *s, const struct domain_def *def,
 		    struct vir_error *err)
 {
-	char *xml = domain_def_format(def, NULL);
-	char *path = conf_path(s, def->name), *tmp = NULL;
-	int fd = -1, r = -ENOMEM;
+	char *xml = domain_def_format(def, NULL), *text = NULL;
+	char *path = conf_path(s, def->name);
+	int r = -ENOMEM;
 
-	if (!xml || !path || asprintf(&tmp, "%s.new", path) < 0) {
-		tmp = NULL;
-		goto out;
-	}
-	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-	if (fd < 0) {
-		r = -errno;
-		goto out;
-	}
-	r = write_all(fd, xml, strlen(xml));
-	if (!r)
-		r = write_all(fd, "\n", 1);
-	if (!r && fsync(fd))
-		r = -errno;
-	close(fd);
-	if (!r && rename(tmp, path))
-		r = -errno;
-	if (r)
-		unlink(tmp);
-out:
+	if (xml && path && asprintf(&text, "%s\n", xml) >= 0)
+		r = write_file_replace(path, text, strlen(text));
+	else
+		text = NULL;
 	if (r)
 		vir_error_set(err, VIR_ERR_OPERATION_FAILED,
 			      "cannot save the definition of '%s': %s",
 			      def->name, strerror(-r));
 	free(xml);
+	free(text);
 	free(path);
-	free(tmp);
 	return r ? -1 : 0;
 }
 

@@ -86,28 +86,12 @@ static int save_def(const struct iface_def *def)
 {
 	char *xml = iface_def_format(def, NULL);
 	char *path = def_path(def->name, ".xml");
-	char *tmp = def_path(def->name, ".xml.new");
-	int fd, r = -ENOMEM;
+	int r = -ENOMEM;
 
-	if (!xml || !path || !tmp)
-		goto out;
-	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-	if (fd < 0) {
-		r = -errno;
-		goto out;
-	}
-	r = write_all(fd, xml, strlen(xml));
-	if (!r && fsync(fd))
-		r = -errno;
-	close(fd);
-	if (!r && rename(tmp, path))
-		r = -errno;
-	if (r)
-		unlink(tmp);
-out:
+	if (xml && path)
+		r = write_file_replace(path, xml, strlen(xml));
 	free(xml);
 	free(path);
-	free(tmp);
 	return r;
 }
 

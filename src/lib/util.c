@@ -1,6 +1,7 @@
 #include "lib/util.h"
 
 #include <ctype.h>
+#include <stdio.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdlib.h>
@@ -100,6 +101,31 @@ int read_file(const char *path, uint8_t **data, size_t *len)
 	*data = buf;
 	*len = done;
 	return 0;
+}
+
+int write_file_replace(const char *path, const void *buf, size_t len)
+{
+	char *tmp;
+	int fd, r;
+
+	if (asprintf(&tmp, "%s.new", path) < 0)
+		return -ENOMEM;
+	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	if (fd < 0) {
+		r = -errno;
+		free(tmp);
+		return r;
+	}
+	r = write_all(fd, buf, len);
+	if (!r && fsync(fd))
+		r = -errno;
+	close(fd);
+	if (!r && rename(tmp, path))
+		r = -errno;
+	if (r)
+		unlink(tmp);
+	free(tmp);
+	return r;
 }
 
 int write_all(int fd, const void *buf, size_t len)

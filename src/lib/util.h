@@ -49,6 +49,9 @@ int read_file(const char *path, uint8_t **data, size_t *len);
 
 /* Write all of buf to fd, retrying on EINTR/short writes; -errno. */
 int write_all(int fd, const void *buf, size_t len);
+/* Replace path with len bytes of buf, crash-safely: written to path.new,
+ * fsynced, renamed over path. 0 or -errno (path.new is removed). */
+int write_file_replace(const char *path, const void *buf, size_t len);
 
 /* Monotonic clock in nanoseconds. */
 uint64_t now_ns(void);
