@@ -344,7 +344,7 @@ int qcow2_read_header(struct qcow2 *q, struct blk *b, bool read_only)
 	ret = read_backing_name(q, b, backing_off, backing_len);
 	if (ret < 0)
 		return ret;
-	if (q->version == 3) {
+	{	/* v2 images have extensions too (qemu writes the format) */
 		uint64_t ext_end = backing_off ? backing_off : q->cluster_size;
 
 		ret = read_extensions(q, b, ALIGN_UP((uint64_t)q->header_length, 8),
@@ -427,7 +427,7 @@ int qcow2_set_backing(struct qcow2 *q, const char *name, const char *fmt)
 	pos = q->version == 2 ? QCOW2_V2_HDR_LEN : q->header_length;
 	memcpy(nh, h, pos);
 	pos = ALIGN_UP(pos, 8);
-	if (q->version >= 3) {
+	{
 		rd = pos;
 		if (name && fmt) {
 			size_t l = strlen(fmt);
