@@ -224,5 +224,7 @@ int qcow2_decompress(struct qcow2 *q, const uint8_t *src, size_t slen,
 /* Returns compressed length, 0 when it does not pay, or -errno. */
 ssize_t qcow2_compress(int type, const uint8_t *src, size_t slen,
 		       uint8_t *dst, size_t dcap);
+/* Free this thread's compression state (it is also freed at thread exit). */
+void qcow2_compress_thread_done(void);
 
 #endif
