@@ -17,6 +17,8 @@ int cmd_snapshot(int argc, char **argv);
 int cmd_compare(int argc, char **argv);
 int cmd_rebase(int argc, char **argv);
 int cmd_commit(int argc, char **argv);
+int cmd_measure(int argc, char **argv);
+int cmd_amend(int argc, char **argv);
 
 /* Print "vireo-img: msg" to stderr (qemu-img's error style). */
 void img_err(const char *fmt, ...) __attribute__((format(printf, 1, 2)));

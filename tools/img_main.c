@@ -176,7 +176,9 @@ static void usage(FILE *f)
 "  snapshot [-l | -a snapshot | -c snapshot | -d snapshot] [-U] filename\n"
 "  compare [-f fmt] [-F fmt] [-s] [-q] [-U] filename1 filename2\n"
 "  rebase [-f fmt] [-u] -b backing_file [-F backing_fmt] filename\n"
-"  commit [-f fmt] [-d] [-q] filename\n");
+"  commit [-f fmt] [-d] [-q] filename\n"
+"  measure [--output=human|json] [-O output_fmt] [-o options] [--size N | [-f fmt] filename]\n"
+"  amend [-f fmt] [-p] [-q] [--force] -o options filename\n");
 }
 
 static const struct { const char *name; int (*fn)(int, char **); } cmds[] = {
@@ -190,6 +192,8 @@ static const struct { const char *name; int (*fn)(int, char **); } cmds[] = {
 	{ "compare", cmd_compare },
 	{ "rebase", cmd_rebase },
 	{ "commit", cmd_commit },
+	{ "measure", cmd_measure },
+	{ "amend", cmd_amend },
 };
 
 int main(int argc, char **argv)

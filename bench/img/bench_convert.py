@@ -1,7 +1,10 @@
 #!/usr/bin/env python3
 """Benchmark (not a test): vireo-img convert against qemu-img convert on the
-same 1 GiB mixed image in the same run. Prints throughput ratios and peak
-RSS for raw->qcow2, qcow2->raw, qcow2->qcow2 -c (zlib, zstd).
+same 1 GiB mixed image in the same run. Prints throughput (the median of
+--runs runs, tools alternating), the ratio, peak RSS and the output's size
+(allocated on the host / apparent) for raw->qcow2, qcow2->raw and
+qcow2->qcow2 -c (zlib, zstd); each vireo output is checked against the
+source with qemu-img compare once.
 
 usage: bench_convert.py VIREO_IMG [--size MiB] [--dir DIR] [--runs N]
 """
@@ -10,26 +13,33 @@ import os
 import random
 import resource
 import shutil
+import statistics
 import subprocess
+import sys
 import tempfile
 import time
 
 
 def make_mixed(path, size):
-    """Thirds of random data, compressible text and holes, in 1 MiB runs."""
+    """1 MiB runs, each one of: random data, text (compressible), one 4 KiB
+    random block repeated, written zeroes, a hole."""
     r = random.Random(7)
     text = b''.join(b'line %08d: the quick brown fox jumps over the lazy dog\n' % i
                     for i in range(20000))[:1 << 20]
+    zeroes = bytes(1 << 20)
     with open(path, 'wb') as f:
         f.truncate(size)
         for mb in range(size >> 20):
-            k = r.randrange(3)
+            k = r.randrange(5)
+            f.seek(mb << 20)
             if k == 0:
-                f.seek(mb << 20)
                 f.write(os.urandom(1 << 20))
             elif k == 1:
-                f.seek(mb << 20)
                 f.write(text)
+            elif k == 2:
+                f.write(os.urandom(4096) * 256)
+            elif k == 3:
+                f.write(zeroes)
 
 
 def run_one(cmd):
@@ -47,7 +57,7 @@ def main():
     ap.add_argument('vireo_img')
     ap.add_argument('--size', type=int, default=1024, help='MiB')
     ap.add_argument('--dir', default=None)
-    ap.add_argument('--runs', type=int, default=1)
+    ap.add_argument('--runs', type=int, default=3)
     a = ap.parse_args()
     d = tempfile.mkdtemp(prefix='vireo-bench-', dir=a.dir)
     try:
@@ -62,24 +72,33 @@ def main():
             ('qcow2->qcow2 -c zstd', ['-f', 'qcow2', '-O', 'qcow2', '-c', '-o',
                                       'compression_type=zstd'], qsrc),
         ]
-        print('%-22s %10s %10s %7s %10s %10s' % ('case', 'qemu MiB/s', 'vireo MiB/s',
-                                               'ratio', 'qemu RSS', 'vireo RSS'))
+        print('%-22s %11s %11s %7s %9s %9s %19s %19s' % (
+            'case', 'qemu MiB/s', 'vireo MiB/s', 'ratio', 'qemu RSS', 'vireo RSS',
+            'qemu size MiB', 'vireo size MiB'))
         for name, args, s in cases:
-            res = {}
-            for tool in ('qemu-img', a.vireo_img):
-                best = None
-                for _ in range(a.runs):
+            times = {'qemu-img': [], a.vireo_img: []}
+            rss, size = {}, {}
+            for _ in range(a.runs):
+                for tool in ('qemu-img', a.vireo_img):
                     out = os.path.join(d, 'out')
                     if os.path.exists(out):
                         os.unlink(out)
                     subprocess.run(['sync'])
-                    dt, rss = run_one([tool, 'convert'] + args + [s, out])
-                    if best is None or dt < best[0]:
-                        best = (dt, rss)
-                res[tool] = best
-            q, v = res['qemu-img'], res[a.vireo_img]
-            print('%-22s %10.1f %10.1f %6.2fx %8.1f MiB %7.1f MiB' % (
-                name, a.size / q[0], a.size / v[0], q[0] / v[0], q[1], v[1]))
+                    dt, peak = run_one([tool, 'convert'] + args + [s, out])
+                    times[tool].append(dt)
+                    rss[tool] = max(rss.get(tool, 0), peak)
+                    st = os.stat(out)
+                    size[tool] = (st.st_blocks * 512 / 2**20, st.st_size / 2**20)
+                    if tool != 'qemu-img' and len(times[tool]) == 1:
+                        same = subprocess.run(['qemu-img', 'compare', '-q', s, out]).returncode
+                        if same:
+                            print('%s: vireo-img output differs from its source!' % name)
+            q = statistics.median(times['qemu-img'])
+            v = statistics.median(times[a.vireo_img])
+            print('%-22s %11.1f %11.1f %6.2fx %5.1f MiB %5.1f MiB %8.1f / %8.1f %8.1f / %8.1f' % (
+                name, a.size / q, a.size / v, q / v, rss['qemu-img'], rss[a.vireo_img],
+                *size['qemu-img'], *size[a.vireo_img]))
+            sys.stdout.flush()
     finally:
         shutil.rmtree(d, True)
 

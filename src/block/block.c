@@ -394,6 +394,24 @@ int blk_check(struct blk *b, int fix, struct blk_check_result *r)
 	return ret;
 }
 
+int blk_amend(struct blk *b, const struct blk_amend_opts *o)
+{
+	/*
+	 * Not under b->lock: amend owns the image (opened for writing by one
+	 * tool) and a size change goes through blk_truncate, which locks.
+	 */
+	if (strcmp(b->drv->name, "qcow2")) {
+		blk_set_err(b, "Format driver '%s' does not support option "
+			    "amendment", b->drv->name);
+		return -ENOTSUP;
+	}
+	if (b->read_only) {
+		blk_set_err(b, "image '%s' is read-only", b->filename);
+		return -EROFS;
+	}
+	return qcow2_amend(b, o);
+}
+
 static int raw_create(const char *filename, const struct blk_create_opts *o,
 		      char *err, size_t errlen)
 {

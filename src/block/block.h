@@ -154,6 +154,23 @@ int blk_create(const char *format, const char *filename,
 int qcow2_create(const char *filename, const struct blk_create_opts *o,
 		 char *err, size_t errlen);
 
+/*
+ * Change options of an open qcow2 image in place (qemu-img amend); zero
+ * fields and lazy_refcounts < 0 leave a setting as it is. The backing
+ * file cannot change (rebase does that): naming other ones fails.
+ */
+struct blk_amend_opts {
+	unsigned version;		/* 2 or 3 */
+	int lazy_refcounts;		/* -1 unchanged, 0 off, 1 on */
+	unsigned refcount_bits;
+	uint64_t size;
+	const char *backing_file;
+	const char *backing_fmt;
+};
+
+int blk_amend(struct blk *b, const struct blk_amend_opts *o);
+int qcow2_amend(struct blk *b, const struct blk_amend_opts *o);
+
 /* Format guess from the first bytes of a file; "raw" when nothing fits. */
 const char *blk_probe_format(int fd);
 

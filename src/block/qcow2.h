@@ -203,10 +203,17 @@ int qcow2_write_precompressed(struct qcow2 *q, uint64_t off,
 int qcow2_write_compressed(struct qcow2 *q, uint64_t off, const uint8_t *buf,
 			   size_t len);
 
+/* qcow2_create.c: header extension writers; return the bytes used. */
+size_t qcow2_put_ext(uint8_t *p, uint32_t type, const void *data,
+		     uint32_t len);
+size_t qcow2_put_feature_table(uint8_t *p);
+
 /* qcow2_check.c */
 int qcow2_check(struct qcow2 *q, int fix, struct blk_check_result *r);
 
 /* qcow2_snapshot.c */
+/* Write the snapshot list anew (v3 extra data for each) and switch to it. */
+int qcow2_snapshot_rewrite_table(struct qcow2 *q);
 int qcow2_snapshot_create(struct qcow2 *q, const char *name);
 int qcow2_snapshot_apply(struct qcow2 *q, const char *name);
 int qcow2_snapshot_delete(struct qcow2 *q, const char *name);
@@ -217,5 +224,7 @@ int qcow2_decompress(struct qcow2 *q, const uint8_t *src, size_t slen,
 /* Returns compressed length, 0 when it does not pay, or -errno. */
 ssize_t qcow2_compress(int type, const uint8_t *src, size_t slen,
 		       uint8_t *dst, size_t dcap);
+/* Free this thread's compression state (it is also freed at thread exit). */
+void qcow2_compress_thread_done(void);
 
 #endif

@@ -26,14 +26,27 @@ static const struct { uint8_t type, bit; const char *name; } feature_names[] = {
 	{ 2, 1, "raw external data" },
 };
 
-static size_t put_ext(uint8_t *p, uint32_t type, const void *data,
-		      uint32_t len)
+size_t qcow2_put_ext(uint8_t *p, uint32_t type, const void *data,
+		     uint32_t len)
 {
 	be32_put(p, type);
 	be32_put(p + 4, len);
 	memcpy(p + 8, data, len);
 	memset(p + 8 + len, 0, ALIGN_UP(len, 8) - len);
 	return 8 + ALIGN_UP(len, 8);
+}
+
+size_t qcow2_put_feature_table(uint8_t *p)
+{
+	uint8_t ft[ARRAY_SIZE(feature_names) * 48] = { 0 };
+
+	for (size_t i = 0; i < ARRAY_SIZE(feature_names); i++) {
+		ft[i * 48] = feature_names[i].type;
+		ft[i * 48 + 1] = feature_names[i].bit;
+		memcpy(ft + i * 48 + 2, feature_names[i].name,
+		       strlen(feature_names[i].name));
+	}
+	return qcow2_put_ext(p, QCOW2_EXT_FEATURES, ft, sizeof(ft));
 }
 
 static int check_opts(const struct blk_create_opts *o, unsigned *cbits,
@@ -113,21 +126,10 @@ int qcow2_create(const char *filename, const struct blk_create_opts *o,
 		buf[104] = (uint8_t)o->compression_type;
 		pos = 112;
 		if (o->backing_file && o->backing_fmt)
-			pos += put_ext(buf + pos, QCOW2_EXT_BACKING_FMT,
+			pos += qcow2_put_ext(buf + pos, QCOW2_EXT_BACKING_FMT,
 				       o->backing_fmt,
 				       (uint32_t)strlen(o->backing_fmt));
-		{
-			uint8_t ft[ARRAY_SIZE(feature_names) * 48] = { 0 };
-
-			for (size_t i = 0; i < ARRAY_SIZE(feature_names); i++) {
-				ft[i * 48] = feature_names[i].type;
-				ft[i * 48 + 1] = feature_names[i].bit;
-				memcpy(ft + i * 48 + 2, feature_names[i].name,
-				       strlen(feature_names[i].name));
-			}
-			pos += put_ext(buf + pos, QCOW2_EXT_FEATURES, ft,
-				       sizeof(ft));
-		}
+		pos += qcow2_put_feature_table(buf + pos);
 		pos += 8;	/* end of extensions */
 	} else {
 		pos = QCOW2_V2_HDR_LEN;

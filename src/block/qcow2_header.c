@@ -163,6 +163,7 @@ static int read_snapshots(struct qcow2 *q, struct blk *b)
 {
 	uint64_t pos = q->snapshots_offset;
 	uint8_t h[40];
+	struct stat st;
 	int ret;
 
 	if (!q->nb_snapshots)
@@ -175,6 +176,8 @@ static int read_snapshots(struct qcow2 *q, struct blk *b)
 	ret = qcow2_check_table_offset(q, pos, 0, "snapshot table");
 	if (ret < 0)
 		return ret;
+	if (fstat(q->fd, &st) < 0)
+		return -errno;
 	q->snaps = calloc(q->nb_snapshots, sizeof(*q->snaps));
 	if (!q->snaps)
 		return -ENOMEM;
@@ -183,6 +186,16 @@ static int read_snapshots(struct qcow2 *q, struct blk *b)
 		uint16_t idlen, namelen;
 		uint8_t extra[24] = { 0 };
 
+		/*
+		 * Every snapshot header was written, so one past the end of
+		 * the file is corruption; stopping here also keeps a hostile
+		 * count from costing 65536 rounds of reads of nothing.
+		 */
+		if (pos + sizeof(h) > (uint64_t)st.st_size) {
+			blk_set_err(b, "snapshot %u lies beyond the end of the "
+				    "file (image corrupt)", i);
+			return -EINVAL;
+		}
 		ret = blk_file_pread(q->fd, h, sizeof(h), pos);
 		if (ret < 0)
 			return ret;
@@ -331,7 +344,7 @@ int qcow2_read_header(struct qcow2 *q, struct blk *b, bool read_only)
 	ret = read_backing_name(q, b, backing_off, backing_len);
 	if (ret < 0)
 		return ret;
-	if (q->version == 3) {
+	{	/* v2 images have extensions too (qemu writes the format) */
 		uint64_t ext_end = backing_off ? backing_off : q->cluster_size;
 
 		ret = read_extensions(q, b, ALIGN_UP((uint64_t)q->header_length, 8),
@@ -414,7 +427,7 @@ int qcow2_set_backing(struct qcow2 *q, const char *name, const char *fmt)
 	pos = q->version == 2 ? QCOW2_V2_HDR_LEN : q->header_length;
 	memcpy(nh, h, pos);
 	pos = ALIGN_UP(pos, 8);
-	if (q->version >= 3) {
+	{
 		rd = pos;
 		if (name && fmt) {
 			size_t l = strlen(fmt);

@@ -414,6 +414,27 @@ int64_t qcow2_alloc_bytes(struct qcow2 *q, uint64_t size)
 		q->free_byte_offset = fbo + size;
 		return (int64_t)fbo;
 	}
+	if (fbo && qcow2_offset_in_cluster(q, fbo) && size <= q->cluster_size) {
+		/*
+		 * Does not fit in what is left: as qemu, run on into the next
+		 * cluster when it is the one allocated next, so compressed
+		 * data stays packed without gaps.
+		 */
+		uint64_t rest = q->cluster_size - qcow2_offset_in_cluster(q, fbo);
+
+		off = qcow2_alloc_clusters(q, 1);
+		if (off < 0)
+			return off;
+		if ((uint64_t)off == fbo + rest) {
+			ret = qcow2_update_refcount(q, fbo, 1, 1);
+			if (ret < 0)
+				return ret;
+			q->free_byte_offset = fbo + size;
+			return (int64_t)fbo;
+		}
+		q->free_byte_offset = (uint64_t)off + size;
+		return off;
+	}
 	off = qcow2_alloc_clusters(q, (size + q->cluster_size - 1) >>
 				   q->cluster_bits);
 	if (off < 0)

@@ -219,6 +219,11 @@ static int write_snapshot_table(struct qcow2 *q, struct qcow2_snapshot *snaps,
 	return ret;
 }
 
+int qcow2_snapshot_rewrite_table(struct qcow2 *q)
+{
+	return write_snapshot_table(q, q->snaps, q->nb_snapshots);
+}
+
 static int find_snapshot(struct qcow2 *q, const char *name)
 {
 	for (uint32_t i = 0; i < q->nb_snapshots; i++)

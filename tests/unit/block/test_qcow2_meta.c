@@ -272,6 +272,70 @@ static void test_compressed(void)
 	free(r);
 }
 
+/* xorshift bytes: random-looking, reproducible. */
+static void fill_random(uint8_t *p, size_t n, uint64_t seed)
+{
+	for (size_t i = 0; i < n; i++) {
+		seed ^= seed << 13;
+		seed ^= seed >> 7;
+		seed ^= seed << 17;
+		p[i] = (uint8_t)(seed >> 24);
+	}
+}
+
+/*
+ * zlib skips clusters it judges incompressible: random data is stored as
+ * is, but a zero run or short-period repetition inside random data still
+ * gets compressed. Compressed data that does not fit the rest of a host
+ * cluster runs on into the next one instead of leaving a gap.
+ */
+static void test_compress_choice_and_packing(void)
+{
+	uint8_t *src = malloc(65536), *dst = malloc(65536), *r = malloc(65536);
+	struct blk_check_result res = { 0 };
+	struct blk_create_opts o = { .size = 4 * MiB };
+	char err[256];
+	struct blk *b;
+
+	fill_random(src, 65536, 1);
+	CHECK_EQ(qcow2_compress(QCOW2_COMPRESS_ZLIB, src, 65536, dst, 65024), 0);
+	memset(src + 20000, 0, 4096);
+	CHECK(qcow2_compress(QCOW2_COMPRESS_ZLIB, src, 65536, dst, 65024) > 0);
+	for (size_t i = 2048; i < 65536; i++)
+		src[i] = src[i - 2048];
+	CHECK(qcow2_compress(QCOW2_COMPRESS_ZLIB, src, 65536, dst, 65024) > 0);
+	fill_random(src, 65536, 2);
+	CHECK(qcow2_compress(QCOW2_COMPRESS_ZSTD, src, 65536, dst, 65024) == 0);
+
+	CHECK(blk_create("qcow2", path, &o, err, sizeof(err)) == 0);
+	b = open_img(false, err, sizeof(err));
+	CHECK(b != NULL);
+	if (!b)
+		goto out;
+	for (int i = 0; i < 40; i++) {	/* ~41 KiB compressed each */
+		fill_random(src, 40000, 100 + (uint64_t)i);
+		memset(src + 40000, i, 65536 - 40000);
+		CHECK(blk_pwrite_compressed(b, (uint64_t)i * 65536, src, 65536) == 0);
+	}
+	for (int i = 0; i < 40; i++) {
+		fill_random(src, 40000, 100 + (uint64_t)i);
+		memset(src + 40000, i, 65536 - 40000);
+		CHECK(blk_pread(b, (uint64_t)i * 65536, r, 65536) == 0);
+		CHECK(!memcmp(src, r, 65536));
+	}
+	CHECK(blk_flush(b) == 0);
+	CHECK(blk_check(b, 0, &res) == 0);
+	CHECK_EQ(res.corruptions + res.leaks, 0);
+	CHECK_EQ(res.compressed_clusters, 40);
+	/* Packed: 40 x 41 KiB in about 26 clusters, not 40 (plus metadata). */
+	CHECK(res.image_end_offset < 32 * 65536);
+	blk_close(b);
+out:
+	free(src);
+	free(dst);
+	free(r);
+}
+
 static void test_backing_and_repair(void)
 {
 	char err[256], base[300];
@@ -343,6 +407,7 @@ int main(void)
 	test_rw_cow_and_zero();
 	test_refcount_growth();
 	test_compressed();
+	test_compress_choice_and_packing();
 	test_backing_and_repair();
 	{
 		char cmd[300];
