@@ -327,7 +327,7 @@ int cmd_convert(int argc, char **argv)
 	struct blk_create_opts o = { 0 };
 	struct conv c = { .sparse = 4096, .last_pct = -1 };
 	const char *fmt = NULL, *ofmt = "raw", *out;
-	bool no_create = false, quiet = false;
+	bool no_create = false, quiet = false, force_share = false;
 	char err[BLK_ERR_LEN];
 	unsigned nthreads = 0;
 	int ch, ret = 1;
@@ -363,7 +363,8 @@ int cmd_convert(int argc, char **argv)
 			nthreads = (unsigned)m;
 			break;
 		}
-		case 'W': case 't': case 'T': case 'U': break;
+		case 'U': force_share = true; break;
+		case 'W': case 't': case 'T': break;
 		case 'n': no_create = true; break;
 		case 'p': c.progress = true; break;
 		case 'q': quiet = true; break;
@@ -381,7 +382,7 @@ int cmd_convert(int argc, char **argv)
 	c.nsrc = argc - optind - 1;
 	c.src = calloc((size_t)c.nsrc, sizeof(*c.src));
 	for (int i = 0; i < c.nsrc; i++) {
-		c.src[i] = img_open(argv[optind + i], fmt, false, false, false);
+		c.src[i] = img_open(argv[optind + i], fmt, false, force_share, false);
 		if (!c.src[i])
 			goto out;
 		c.total += c.src[i]->size;

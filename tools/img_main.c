@@ -170,7 +170,7 @@ static void usage(FILE *f)
 "  create [-f fmt] [-o options] [-b backing_file [-F backing_fmt]] filename [size]\n"
 "  info [-f fmt] [--output=human|json] [--backing-chain] [-U] filename\n"
 "  check [-f fmt] [--output=human|json] [-r leaks|all] [-U] filename\n"
-"  convert [-f fmt] [-O output_fmt] [-c] [-p] [-W] [-m num] [-S size] [-n] [-o options] filename [filename2 [...]] output_filename\n"
+"  convert [-U] [-f fmt] [-O output_fmt] [-c] [-p] [-W] [-m num] [-S size] [-n] [-o options] filename [filename2 [...]] output_filename\n"
 "  map [-f fmt] [--output=human|json] [-U] filename\n"
 "  resize [-f fmt] [--shrink] filename [+ | -]size\n"
 "  snapshot [-l | -a snapshot | -c snapshot | -d snapshot] [-U] filename\n"

@@ -40,13 +40,18 @@ def finish():
 class VM:
     """A running vireo with its serial console on a pipe."""
 
-    def __init__(self, *args, kernel=None, control=False, timeout=60):
+    def __init__(self, *args, kernel=None, control=False, timeout=60, argv=None, wrap=()):
+        """vireo with args (or, given argv, that command: a peer VMM with its
+        console on stdio), run under wrap (e.g. ip netns exec NS)."""
         self.tmp = tempfile.mkdtemp(prefix="vireo-test-")
         self.control = os.path.join(self.tmp, "qmp.sock") if control else None
         cmd = [VIREO, "--kernel", kernel or TESTKERNEL, "--serial", "stdio"]
         if self.control:
             cmd += ["--control", self.control]
         cmd += list(args)
+        if argv:
+            cmd = list(argv)
+        cmd = list(wrap) + cmd
         self.cmd = cmd
         self.deadline = time.monotonic() + timeout
         self.proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
@@ -83,6 +88,17 @@ class VM:
             if not self._pump(0.1) and self.proc.poll() is not None:
                 self._pump(0)
                 return needle in self.out
+        return True
+
+    def expect_re(self, pattern, timeout=None):
+        """Like expect, for a compiled bytes regular expression."""
+        end = time.monotonic() + timeout if timeout else self.deadline
+        while not pattern.search(self.out):
+            if time.monotonic() > end:
+                return False
+            if not self._pump(0.1) and self.proc.poll() is not None:
+                self._pump(0)
+                return bool(pattern.search(self.out))
         return True
 
     def send(self, text):

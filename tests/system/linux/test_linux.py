@@ -13,21 +13,18 @@ default guest (guest/build-guest.sh) driven through its serial console.
 Exit status 77 (skipped) if the guest cannot be built (no apt).
 """
 import hashlib
-import os
 import re
-import subprocess
 import sys
 
+import linuxguest
 import vmtest
-from vmtest import VM, check
+from linuxguest import Shell, check_log
+from vmtest import check
 
 ncpus, mode = int(sys.argv[1]), sys.argv[2]
-CMDLINE = "console=ttyS0 nokaslr mitigations=off panic=-1"
-BUILD_GUEST = os.environ.get("BUILD_GUEST", "guest/build-guest.sh")
 # The machine has 2 cores and tests run 2 at a time: a 4-vCPU guest boots
 # in minutes. The meson timeout is above these.
 BOOT_TIMEOUT = 240 + 90 * ncpus
-PROMPT = "vireo-guest# "
 
 # CPU features the engine advertises (src/cpu/emu/cpuid.c), by Linux name:
 # leaf 1 EDX/ECX, leaf 6 EAX, leaf 7 EBX, 0x80000001 ECX/EDX.
@@ -45,46 +42,8 @@ SYNTHETIC_FLAGS = {
     "constant_tsc", "nonstop_tsc", "nopl", "xtopology", "tsc_reliable", "cpuid",
     "tsc_known_freq", "rep_good", "up", "arch_perfmon",
 }
-# Kernel log lines that mean the emulation is wrong somewhere.
-BAD_LOG = [r"Oops", r"\bBUG\b", r"soft lockup", r"hard LOCKUP", r"unstable",
-           r"TSC calibration", r"unchecked MSR", r"self-detected stall",
-           r"rcu_.*stall", r"WARNING:", r"Call Trace", r"failed to get a good estimate"]
-
 ZERO_8M = hashlib.sha256(bytes(8 << 20)).hexdigest()
 YES_4M = hashlib.sha256((b"vireo\n" * 700000)[:4000000]).hexdigest()
-
-
-def guest_files():
-    try:
-        out = subprocess.run([BUILD_GUEST], check=True, capture_output=True, text=True,
-                             timeout=600).stdout.split()
-    except (OSError, subprocess.SubprocessError) as e:
-        print(f"SKIP: cannot build the default guest: {e}")
-        sys.exit(77)
-    return out[0], out[1]
-
-
-class Shell:
-    """Commands on the guest's serial shell, each ended by a marker that the
-    echo of the typed line does not contain."""
-
-    def __init__(self, vm):
-        self.vm = vm
-        self.n = 0
-
-    def run(self, cmd, timeout=120):
-        self.n += 1
-        start = len(self.vm.out)
-        self.vm.send(f'{cmd}; echo "@@E""ND{self.n}@@"\n')
-        marker = f"@@END{self.n}@@"
-        if not self.vm.expect(marker, timeout=timeout):
-            check(False, f"'{cmd}' finished within {timeout} s")
-            return ""
-        text = self.vm.out[start:].decode(errors="replace")
-        text = text[:text.index(marker)]
-        # Drop the echoed command line.
-        lines = text.replace("\r", "").split("\n")[1:]
-        return "\n".join(lines)
 
 
 def e820_usable_kib(log):
@@ -94,26 +53,9 @@ def e820_usable_kib(log):
     return total // 1024
 
 
-def check_log(log, where):
-    bad = [l for l in log.splitlines() if any(re.search(p, l) for p in BAD_LOG)]
-    check(not bad, f"{where}: no error in the kernel log" +
-          ("" if not bad else ": " + " | ".join(bad[:5])))
-
-
 def boot():
-    kernel, initrd = guest_files()
-    vm = VM("--accel", "emu", "--cpus", str(ncpus), "--memory", "512M",
-            "--initrd", initrd, "--cmdline", CMDLINE, kernel=kernel,
-            control=(mode == "powerdown"), timeout=BOOT_TIMEOUT + 300)
-    ok = check(vm.expect("vireo-guest: ready", timeout=BOOT_TIMEOUT),
-               f"the guest boots to /init with {ncpus} vCPU(s)")
-    ok = ok and check(vm.expect(PROMPT, timeout=60), "the shell prompt appears")
-    if not ok:
-        vm.kill()
-        print(vm.text[-4000:])
-        print(vm.errtext[-2000:], file=sys.stderr)
-        vmtest.finish()
-    return vm
+    return linuxguest.boot(ncpus=ncpus, control=(mode == "powerdown"),
+                           boot_timeout=BOOT_TIMEOUT, timeout=BOOT_TIMEOUT + 300)
 
 
 def test_boot():
