@@ -61,46 +61,44 @@ int parse_size(const char *s, uint64_t default_unit, uint64_t *out)
 	return 0;
 }
 
-int read_file(const char *path, uint8_t **data, size_t *len)
+int read_fd(int fd, uint8_t **data, size_t *len)
 {
 	struct stat st;
 	uint8_t *buf;
 	size_t done = 0;
-	int fd, err;
 
-	fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
+	if (fstat(fd, &st) < 0)
 		return -errno;
-	if (fstat(fd, &st) < 0) {
-		err = -errno;
-		close(fd);
-		return err;
-	}
-	if (!S_ISREG(st.st_mode)) {
-		close(fd);
+	if (!S_ISREG(st.st_mode))
 		return -EINVAL;
-	}
 	buf = malloc(st.st_size ? st.st_size : 1);
-	if (!buf) {
-		close(fd);
+	if (!buf)
 		return -ENOMEM;
-	}
 	while (done < (size_t)st.st_size) {
-		ssize_t n = read(fd, buf + done, st.st_size - done);
+		ssize_t n = pread(fd, buf + done, st.st_size - done, done);
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n <= 0) {
-			err = n < 0 ? -errno : -EIO;
+			int err = n < 0 ? -errno : -EIO;
 			free(buf);
-			close(fd);
 			return err;
 		}
 		done += n;
 	}
-	close(fd);
 	*data = buf;
 	*len = done;
 	return 0;
+}
+
+int read_file(const char *path, uint8_t **data, size_t *len)
+{
+	int fd = open(path, O_RDONLY | O_CLOEXEC), r;
+
+	if (fd < 0)
+		return -errno;
+	r = read_fd(fd, data, len);
+	close(fd);
+	return r;
 }
 
 int write_file_replace(const char *path, const void *buf, size_t len)

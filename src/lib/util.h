@@ -44,8 +44,10 @@ int parse_size(const char *s, uint64_t default_unit, uint64_t *out);
 /* Parse an unsigned decimal integer with bounds; -EINVAL on junk/range. */
 int parse_uint(const char *s, uint64_t min, uint64_t max, uint64_t *out);
 
-/* Read a whole file into a malloc'd buffer; -errno on failure. */
+/* Read a whole file into a malloc'd buffer; -errno (-EINVAL: not a regular file). */
 int read_file(const char *path, uint8_t **data, size_t *len);
+/* The same for an open file, read from offset 0. */
+int read_fd(int fd, uint8_t **data, size_t *len);
 
 /* Write all of buf to fd, retrying on EINTR/short writes; -errno. */
 int write_all(int fd, const void *buf, size_t len);

@@ -1,10 +1,12 @@
 #include "vmm/vm.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <sys/stat.h>
 
 #include "block/block.h"
 #include "boot/boot.h"
@@ -90,17 +92,34 @@ void vm_power_button(struct vm *vm)
 		acpi_pm_power_button(vm->pm);
 }
 
-static int load_file(const char *what, const char *path, uint8_t **data, size_t *len,
-		     char *err, size_t errlen)
+/* Open a boot file now, so that a missing one is an error before the VM is built. */
+static int open_boot_file(const char *what, const char *path, int *fd, char *err, size_t errlen)
 {
-	int r = read_file(path, data, len);
+	const char *why = NULL;
+	struct stat st;
 
-	if (r < 0) {
-		snprintf(err, errlen, "%s '%s': %s", what, path,
-			 r == -EINVAL ? "not a regular file" : strerror(-r));
-		return r;
-	}
-	return 0;
+	*fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (*fd < 0 || fstat(*fd, &st) < 0)
+		why = strerror(errno);
+	else if (!S_ISREG(st.st_mode))
+		why = "not a regular file";
+	if (!why)
+		return 0;
+	snprintf(err, errlen, "%s '%s': %s", what, path, why);
+	if (*fd >= 0)
+		close(*fd);
+	*fd = -1;
+	return -1;
+}
+
+static int read_boot_file(const char *what, const char *path, int fd, uint8_t **data,
+			  size_t *len, char *err, size_t errlen)
+{
+	int r = read_fd(fd, data, len);
+
+	if (r < 0)
+		snprintf(err, errlen, "%s '%s': %s", what, path, strerror(-r));
+	return r;
 }
 
 /* Open every --disk image: missing, unreadable or locked is an error now. */
@@ -159,6 +178,11 @@ static void close_backends(struct vm *vm)
 			close(vm->taps[i]);
 		vm->taps[i] = -1;
 	}
+	if (vm->kernel_fd >= 0)
+		close(vm->kernel_fd);
+	if (vm->initrd_fd >= 0)
+		close(vm->initrd_fd);
+	vm->kernel_fd = vm->initrd_fd = -1;
 }
 
 /*
@@ -247,18 +271,17 @@ int vm_init(struct vm *vm, const struct vm_options *opts, struct chardev *serial
 	memset(vm, 0, sizeof(*vm));
 	for (unsigned i = 0; i < VM_MAX_NICS; i++)
 		vm->taps[i] = -1;
+	vm->kernel_fd = vm->initrd_fd = -1;
 	vm->opts = opts;
 	vm->serial = serial;
 	vm->ctl.request = machine_request;
 	vm->eops = vm_choose_engine(opts->accel, err, errlen);
 	if (!vm->eops)
 		return -1;
-	if (load_file("kernel", opts->kernel, &vm->kernel, &vm->kernel_len, err, errlen) < 0)
-		return -1;
-	if (opts->initrd &&
-	    load_file("initrd", opts->initrd, &vm->initrd, &vm->initrd_len, err, errlen) < 0)
-		return -1;
-	if (open_disks(vm, err, errlen) < 0 || open_taps(vm, err, errlen) < 0) {
+	if (open_boot_file("kernel", opts->kernel, &vm->kernel_fd, err, errlen) < 0 ||
+	    (opts->initrd &&
+	     open_boot_file("initrd", opts->initrd, &vm->initrd_fd, err, errlen) < 0) ||
+	    open_disks(vm, err, errlen) < 0 || open_taps(vm, err, errlen) < 0) {
 		close_backends(vm);
 		return -1;
 	}
@@ -270,11 +293,8 @@ int vm_boot(struct vm *vm, char *err, size_t errlen)
 	const struct vm_options *o = vm->opts;
 	struct engine_config ecfg = { &vm->mem, &vm->pio, &vm->mmio, o->ncpus };
 	struct acpi_config acfg = { .ncpus = o->ncpus };
-	struct boot_config bcfg = {
-		.kernel = vm->kernel, .kernel_len = vm->kernel_len,
-		.initrd = vm->initrd, .initrd_len = vm->initrd_len,
-		.cmdline = o->cmdline,
-	};
+	struct boot_config bcfg = { .cmdline = o->cmdline };
+	uint8_t *kernel = NULL, *initrd = NULL;
 	struct cpu_boot_state st;
 	enum boot_format fmt;
 	struct irq_chip *irq;
@@ -319,7 +339,18 @@ int vm_boot(struct vm *vm, char *err, size_t errlen)
 		snprintf(err, errlen, "cannot build the ACPI tables: %s", strerror(-r));
 		goto fail;
 	}
-	r = boot_load(&vm->mem, &bcfg, &st, &fmt, err, errlen);
+	r = read_boot_file("kernel", o->kernel, vm->kernel_fd, &kernel, &bcfg.kernel_len,
+			   err, errlen);
+	if (r == 0 && vm->initrd_fd >= 0)
+		r = read_boot_file("initrd", o->initrd, vm->initrd_fd, &initrd,
+				   &bcfg.initrd_len, err, errlen);
+	if (r == 0) {
+		bcfg.kernel = kernel;
+		bcfg.initrd = initrd;
+		r = boot_load(&vm->mem, &bcfg, &st, &fmt, err, errlen);
+	}
+	free(kernel);
+	free(initrd);
 	if (r < 0)
 		goto fail;
 	r = vm->eops->set_boot_state(vm->engine, &st);
@@ -365,7 +396,4 @@ void vm_free(struct vm *vm)
 	if (vm->built)
 		vm_teardown(vm);
 	close_backends(vm);
-	free(vm->kernel);
-	free(vm->initrd);
-	vm->kernel = vm->initrd = NULL;
 }

@@ -16,6 +16,7 @@ import vmtest
 from vmtest import VM, check
 
 accel = sys.argv[1]
+vmtest.require_accel(accel)
 
 
 def powerdown():

@@ -10,6 +10,7 @@ import vmtest
 from vmtest import VM, check
 
 accel, cpus = sys.argv[1], int(sys.argv[2])
+vmtest.require_accel(accel)
 fmt = sys.argv[3] if len(sys.argv) > 3 else "bzimage"
 kernel = vmtest.TESTKERNEL_ELF if fmt == "pvh" else vmtest.TESTKERNEL
 

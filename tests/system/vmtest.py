@@ -32,6 +32,16 @@ def check(cond, what):
     return cond
 
 
+def require_accel(accel):
+    """Exit 77 (meson's SKIP) when this host cannot run the engine at all:
+    the kvm engine needs /dev/kvm, which some hosts (a nested kvm-pvm guest,
+    a container) do not have. Nothing else may skip."""
+    if accel == "kvm" and not os.access("/dev/kvm", os.R_OK | os.W_OK):
+        print("SKIP: /dev/kvm is absent or not accessible on this host: "
+              "the kvm engine cannot run here")
+        sys.exit(77)
+
+
 def finish():
     print(f"{checks - failures} passed, {failures} failed")
     sys.exit(1 if failures else 0)

@@ -15,6 +15,7 @@ import vmtest
 from vmtest import VM, check
 
 accel, mode = sys.argv[1], sys.argv[2]
+vmtest.require_accel(accel)
 tmp = tempfile.mkdtemp(prefix="vireo-virtio-")
 SECTOR0 = b"VIREODSK" + bytes(range(8))
 PATTERN = bytes((i * 7 + 3) & 0xFF for i in range(512))
