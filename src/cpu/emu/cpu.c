@@ -174,14 +174,45 @@ struct emu_cpu *emu_cpu_create(struct guest_mem *mem, struct bus *pio,
 	const char *jit = getenv("VIREO_EMU_JIT");
 	if (!jit || strcmp(jit, "0") != 0)
 		c->jit = emu_jit_create();
+	c->jit_threshold = JIT_THRESHOLD;
 	reset_state(c);
 	return c;
+}
+
+/* VIREO_EMU_STATS=1: one line per vCPU of its slow-path counts (struct emu_stats). */
+static void print_stats(const struct emu_cpu *c)
+{
+	const struct emu_stats *s = &c->stats;
+	const char *env = getenv("VIREO_EMU_STATS");
+	char exc[512] = "";
+	size_t n = 0;
+
+	if (!env || strcmp(env, "1") != 0)
+		return;
+	for (int v = 0; v < 32; v++)
+		if (s->exceptions[v] && n < sizeof(exc))
+			n += snprintf(exc + n, sizeof(exc) - n, " #%d:%llu", v,
+				      (unsigned long long)s->exceptions[v]);
+	fprintf(stderr,
+		"emu stats vcpu %u: decoded %llu insns in %llu pages, %llu cache resets, "
+		"%llu code-page writes (all vCPUs); translated %llu blocks, %llu translator "
+		"resets; pio %llu, mmio %llu, lapic %llu; interrupts %llu, int n %llu, hlt %llu; "
+		"exceptions%s\n",
+		c->apic_id, (unsigned long long)s->decoded_insns,
+		(unsigned long long)s->decoded_pages, (unsigned long long)s->cache_resets,
+		(unsigned long long)atomic_load(&c->sh->code_writes),
+		(unsigned long long)s->jit_blocks, (unsigned long long)s->jit_resets,
+		(unsigned long long)s->pio, (unsigned long long)s->mmio,
+		(unsigned long long)s->lapic, (unsigned long long)s->interrupts,
+		(unsigned long long)s->soft_ints, (unsigned long long)s->hlts,
+		exc[0] ? exc : " none");
 }
 
 void emu_cpu_destroy(struct emu_cpu *c)
 {
 	if (!c)
 		return;
+	print_stats(c);
 	emu_decode_free(c);
 	emu_jit_destroy(c->jit);
 	shared_put(c->sh);
@@ -533,7 +564,7 @@ static inline void run_block(struct emu_cpu *c)
 	c->exit_req = false;
 	if (c->jit && c->code64 && n == d->rem && d != &c->scratch) {
 		struct dinsn *w = (struct dinsn *)d;
-		if (w->jit || (++w->jit_hits >= JIT_THRESHOLD &&
+		if (w->jit || (++w->jit_hits >= c->jit_threshold &&
 			       emu_jit_translate(c, w, n))) {
 			if (c->jit_prev)
 				emu_jit_chain(c, d, prev_la);
@@ -592,6 +623,12 @@ static void deliver_pending(struct emu_cpu *c, bool ext)
 	volatile bool has_err = c->exc_has_err, soft = c->exc_soft;
 	volatile uint32_t err = c->exc_err;
 
+	if (ext)
+		c->stats.interrupts++;
+	else if (soft)
+		c->stats.soft_ints++;
+	else if (vec >= 0 && vec < 32)
+		c->stats.exceptions[vec]++;
 	for (;;) {
 		if (sigsetjmp(c->jmp, 0) == 0) {
 			c->deliver_depth = vec + 1;

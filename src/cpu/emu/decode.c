@@ -231,6 +231,7 @@ static struct code_page *page_get(struct emu_cpu *c, uint64_t gpa, int32_t pidx)
 			 * once, and the memory of the rest goes back. */
 			emu_decode_free(c);
 			malloc_trim(0);
+			c->stats.cache_resets++;
 		}
 		p = calloc(1, sizeof(*p));
 		uint16_t *idx = calloc(4096, sizeof(uint16_t));
@@ -246,6 +247,7 @@ static struct code_page *page_get(struct emu_cpu *c, uint64_t gpa, int32_t pidx)
 		p->next = c->hash[h];
 		c->hash[h] = p;
 		c->npages++;
+		c->stats.decoded_pages++;
 	}
 	return p;
 }
@@ -358,6 +360,7 @@ static int page_append(struct emu_cpu *c, struct code_page *p, const struct dins
 		p->cap = (uint16_t)ncap;
 	}
 	p->insns[p->n] = *d;
+	c->stats.decoded_insns++;
 	p->idx[off] = (uint16_t)(++p->n);
 	return p->n - 1;
 }

@@ -106,6 +106,7 @@ void emu_jit_reset(struct emu_cpu *c)
 				p->insns[i].jit = NULL;
 	c->jit->used = 0;
 	c->jit_prev = NULL;
+	c->stats.jit_resets++;
 }
 
 /* --- emitter --- */
@@ -838,6 +839,7 @@ void *emu_jit_translate(struct emu_cpu *c, struct dinsn *d, unsigned n)
 	j->used = (size_t)(e.p - j->buf);
 	j->used = (j->used + 15) & ~(size_t)15;
 	d->jit = (void (*)(struct emu_cpu *, const struct dinsn *, uint64_t))(void *)start;
+	c->stats.jit_blocks++;
 	return start;
 }
 

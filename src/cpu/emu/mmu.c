@@ -41,8 +41,10 @@ int32_t emu_page_index(const struct emu_shared *sh, uint64_t gpa)
 
 void emu_code_written(struct emu_shared *sh, int32_t pidx)
 {
-	if (atomic_exchange(&sh->has_code[pidx], 0))
+	if (atomic_exchange(&sh->has_code[pidx], 0)) {
 		atomic_fetch_add(&sh->gen[pidx], 1);
+		atomic_fetch_add_explicit(&sh->code_writes, 1, memory_order_relaxed);
+	}
 }
 
 void emu_tlb_flush(struct emu_cpu *c, bool global_too)
@@ -290,8 +292,11 @@ uint64_t emu_lin_read(struct emu_cpu *c, uint64_t la, unsigned size, bool sup)
 	struct tlb_ent *e = tlb_lookup(c, la, ACC_R, sup);
 	if (e->host)
 		return load_host(e->host + off, size);
-	if (c->lapic && e->gpa == (c->apic_base & ~0xFFFULL) && (c->apic_base & (1u << 11)))
+	if (c->lapic && e->gpa == (c->apic_base & ~0xFFFULL) && (c->apic_base & (1u << 11))) {
+		c->stats.lapic++;
 		return lapic_mmio_read(c->lapic, off, size);
+	}
+	c->stats.mmio++;
 	return bus_read(c->mmio, e->gpa + off, size);
 }
 
@@ -323,9 +328,11 @@ void emu_lin_write(struct emu_cpu *c, uint64_t la, unsigned size, uint64_t v,
 		return;
 	}
 	if (c->lapic && e->gpa == (c->apic_base & ~0xFFFULL) && (c->apic_base & (1u << 11))) {
+		c->stats.lapic++;
 		lapic_mmio_write(c->lapic, off, size, v);
 		return;
 	}
+	c->stats.mmio++;
 	bus_write(c->mmio, e->gpa + off, size, v);
 }
 

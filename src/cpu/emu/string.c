@@ -132,6 +132,7 @@ static void iter(struct emu_cpu *c, const struct dinsn *d, int k)
 		/* Probe the destination first so a #PF does not lose input. */
 		emu_write(c, SEG_ES, di, sz, emu_read(c, SEG_ES, di, sz));
 		a = bus_read(c->pio, port, sz);
+		c->stats.pio++;
 		emu_write(c, SEG_ES, di, sz, a);
 		adv(c, EMU_RDI, as, st);
 		break;
@@ -141,6 +142,7 @@ static void iter(struct emu_cpu *c, const struct dinsn *d, int k)
 		emu_io_check(c, port, sz);
 		a = emu_read(c, d->sseg, si, sz);
 		bus_write(c->pio, port, sz, a);
+		c->stats.pio++;
 		adv(c, EMU_RSI, as, st);
 		break;
 	}

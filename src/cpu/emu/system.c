@@ -118,6 +118,7 @@ static void h_hlt(struct emu_cpu *c, const struct dinsn *d)
 {
 	need_cpl0(c);
 	c->halted = true;
+	c->stats.hlts++;
 }
 
 void emu_io_check(struct emu_cpu *c, uint16_t port, unsigned size)
@@ -132,6 +133,7 @@ static void h_in(struct emu_cpu *c, const struct dinsn *d)
 	uint16_t port = (uint16_t)emu_op_read(c, d, 1);
 	unsigned sz = d->op[0].size;
 	emu_io_check(c, port, sz);
+	c->stats.pio++;
 	gpr_write(c, EMU_RAX, sz, bus_read(c->pio, port, sz));
 }
 
@@ -140,6 +142,7 @@ static void h_out(struct emu_cpu *c, const struct dinsn *d)
 	uint16_t port = (uint16_t)emu_op_read(c, d, 0);
 	unsigned sz = d->op[1].size;
 	emu_io_check(c, port, sz);
+	c->stats.pio++;
 	bus_write(c->pio, port, sz, c->gpr[EMU_RAX] & size_mask(sz));
 }
 

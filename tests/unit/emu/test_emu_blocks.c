@@ -192,6 +192,7 @@ struct outcome {
 	struct emu_regs r;
 	uint8_t stack[STACK_LEN];
 	bool halted;
+	uint64_t translated;   /* blocks the translator made */
 };
 
 enum { RUN_STEP, RUN_BLOCKS, RUN_JIT };
@@ -213,6 +214,7 @@ static void run(const struct prog *p, const struct emu_regs *in,
 		c->jit = NULL;
 	} else {
 		CHECK(c->jit != NULL);
+		c->jit_threshold = 2;   /* the loop runs LOOPS times */
 	}
 	CHECK_EQ(emu_cpu_setup_flat64(c, PT_GPA), 0);
 	struct emu_regs r = *in;
@@ -226,6 +228,7 @@ static void run(const struct prog *p, const struct emu_regs *in,
 		for (int i = 0; i < 1000 && !emu_cpu_halted(c); i++)
 			emu_cpu_run(c, 100000);
 	out->halted = emu_cpu_halted(c);
+	out->translated = c->stats.jit_blocks;
 	emu_cpu_get_regs(c, &out->r);
 	gmem_read(&mem, STACK_LO, out->stack, STACK_LEN);
 	emu_cpu_destroy(c);
@@ -243,7 +246,7 @@ int main(void)
 	bus_init(&pio, "pio");
 	bus_init(&mmio, "mmio");
 
-	unsigned programs = 1000, mismatches = 0;
+	unsigned programs = 1000, mismatches = 0, translated = 0;
 	static struct outcome a, b;   /* reference, compared run */
 	static uint8_t stack[STACK_LEN];
 	struct prog *p = malloc(sizeof(*p));
@@ -273,6 +276,7 @@ int main(void)
 			if (!same)
 				fprintf(stderr, "%s run:\n", how == RUN_JIT ? "translated" : "block");
 		}
+		translated += b.translated > 0;
 		if (!same && mismatches++ < 5) {
 			fprintf(stderr, "program %u (%u bytes) differs:", t, p->n);
 			for (unsigned i = 0; i < p->n; i++)
@@ -331,8 +335,11 @@ int main(void)
 	CHECK_EQ(b.r.gpr[EMU_RBX], 1);
 
 	CHECK_EQ(mismatches, 0);
-	printf("%u random programs, %u differ between single steps, blocks and translation\n",
-	       programs, mismatches);
+	printf("%u random programs, %u differ between single steps, blocks and translation; "
+	       "%u ran translated\n", programs, mismatches, translated);
+	/* Every program loops LOOPS times, past the lowered threshold: a
+	 * translator that never engages would compare nothing. */
+	CHECK(translated == programs);
 	free(p);
 	gmem_destroy(&mem);
 	return test_done();
