@@ -426,14 +426,18 @@ emu_handler emu_move_special(const struct dinsn *d, unsigned dmode);
  * binary operations with a 32/64-bit register destination and a register
  * or immediate source, LEA with 64-bit addressing, SHL/SHR/SAR of such a
  * register by a constant, two/three-operand IMUL of registers and
- * immediates, 32/64-bit MOV loads and stores with 64-bit addressing
- * (their TLB hit inline, the handler for the rest), and INC/DEC of a
- * register (op 1: INC) where the host flags hold the guest's CF. op is JA_* for the binary operations, JS_* for shifts.
+ * immediates, 32/64-bit MOV loads and stores and MOVZX/MOVSX(D) loads
+ * with 64-bit addressing (their TLB hit inline, the handler for the
+ * rest), and INC/DEC of a register (op 1: INC) where the host flags hold
+ * the guest's CF. op is JA_* for the binary operations, JS_* for shifts,
+ * JL_* for loads (whose size is the access's).
  */
 enum { JF_NONE, JF_MOV_RR, JF_MOV_RI, JF_LEA, JF_ALU_RR, JF_ALU_RI, JF_SHIFT,
        JF_IMUL, JF_LOAD, JF_STORE, JF_INCDEC };
 enum { JA_ADD, JA_OR, JA_AND, JA_SUB, JA_XOR, JA_CMP, JA_TEST };
 enum { JS_SHL, JS_SHR, JS_SAR };
+/* JF_LOAD's op: a MOV (the access is the register's size), MOVZX, MOVSX(D). */
+enum { JL_MOV, JL_ZX, JL_SX };
 struct jit_form {
 	uint8_t kind, op, size;
 };

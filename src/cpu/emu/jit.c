@@ -573,6 +573,29 @@ static void tlb_op(struct emit *e, uint8_t rex, uint8_t opcode, unsigned reg,
 }
 
 /*
+ * rax = [rsi + rcx] as the guest's load writes its 32/64-bit register: a
+ * MOV of that size, MOVZX (zero-extended to 64 bits, as a 32-bit write
+ * does), MOVSX/MOVSXD (sign-extended to the destination's size).
+ */
+static void emit_load_insn(struct emit *e, const struct jit_form *f, unsigned dst_size)
+{
+	static const uint8_t sib[] = { 0x04, 0x0E };    /* [rsi + rcx] into eax/rax */
+	bool sx = f->op == JL_SX;
+
+	if (f->op == JL_MOV ? f->size == 8 : sx && dst_size == 8)
+		put8(e, 0x48);                          /* REX.W */
+	if (f->size >= 4 && !(sx && dst_size == 8 && f->size == 4)) {
+		put8(e, 0x8B);                          /* mov */
+	} else if (f->size == 4) {
+		put8(e, 0x63);                          /* movsxd rax, dword */
+	} else {
+		put8(e, 0x0F);
+		put8(e, (uint8_t)((sx ? 0xBE : 0xB6) + (f->size == 2)));   /* movzx/movsx */
+	}
+	emit_bytes(e, sib, sizeof(sib));
+}
+
+/*
  * A 32/64-bit MOV load or store as load64()/store64() in move.c do it:
  * the address, then emu_tlb_hit()'s checks (tag, permission at the CPL,
  * within the page, RAM, for a store no decoded code), the access; any
@@ -654,9 +677,7 @@ static void emit_mem(struct emit *e, const struct dinsn *d, const struct jit_for
 			put8(e, 0x48);
 		put8(e, 0x89); put8(e, 0x04); put8(e, 0x0E);            /* mov [rsi + rcx], rax */
 	} else {
-		if (wide)
-			put8(e, 0x48);
-		put8(e, 0x8B); put8(e, 0x04); put8(e, 0x0E);            /* mov rax, [rsi + rcx] */
+		emit_load_insn(e, f, d->op[0].size);
 		store64(e, RAX, GPR(reg));
 	}
 	put8(e, 0xE9);                                               /* jmp done */

@@ -180,9 +180,17 @@ static void h_mov_load4(struct emu_cpu *c, const struct dinsn *d);
 static void h_mov_load8(struct emu_cpu *c, const struct dinsn *d);
 static void h_mov_store4(struct emu_cpu *c, const struct dinsn *d);
 static void h_mov_store8(struct emu_cpu *c, const struct dinsn *d);
+static void h_movzx_m(struct emu_cpu *c, const struct dinsn *d);
+static void h_movsx_m(struct emu_cpu *c, const struct dinsn *d);
 
 bool emu_move_jit_form(const struct dinsn *d, struct jit_form *f)
 {
+	if (d->fn == h_movzx_m || d->fn == h_movsx_m) {
+		f->kind = JF_LOAD;
+		f->op = d->fn == h_movsx_m ? JL_SX : JL_ZX;
+		f->size = d->op[1].size;        /* 1, 2 or 4 (emu_move_special) */
+		return true;
+	}
 	if (d->fn == h_mov_load4 || d->fn == h_mov_load8 ||
 	    d->fn == h_mov_store4 || d->fn == h_mov_store8) {
 		f->kind = d->fn == h_mov_load4 || d->fn == h_mov_load8 ? JF_LOAD : JF_STORE;

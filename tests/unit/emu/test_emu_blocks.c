@@ -87,7 +87,7 @@ static void emit_random_insn(struct prog *p)
 	static const uint8_t alu[] = { 0x01, 0x09, 0x11, 0x19, 0x21, 0x29, 0x31, 0x39,
 				       0x85, 0x89 };
 
-	switch (rnd() % 13) {
+	switch (rnd() % 14) {
 	case 0: case 1: case 2:         /* op r, r (incl. ADC/SBB, CMP, TEST, MOV) */
 		emit(p, 3, rex(w, s, d), alu[rnd() % sizeof(alu)], 0xC0 | (s & 7) << 3 | (d & 7));
 		break;
@@ -161,6 +161,16 @@ static void emit_random_insn(struct prog *p)
 		emit(p, 1, 0x9C);
 		emit(p, 2, rex(false, 0, d), 0x58 + (d & 7));
 		break;
+	case 13: {                      /* movzx/movsx r, byte/word [rsp + disp8]; movsxd */
+		static const uint8_t ext[] = { 0xB6, 0xB7, 0xBE, 0xBF };
+		int disp = (int)(rnd() % 0x80) - 8;     /* some across a page */
+		if (rnd() % 5 == 0)
+			emit(p, 5, rex(true, d, 0), 0x63, 0x44 | (d & 7) << 3, 0x24, disp);
+		else
+			emit(p, 6, rex(w, d, 0), 0x0F, ext[rnd() % 4], 0x44 | (d & 7) << 3, 0x24,
+			     disp);
+		break;
+	}
 	case 12: {                      /* jcc over one to three instructions */
 		unsigned at = p->n, k = 1 + (unsigned)(rnd() % 3);
 		emit(p, 2, 0x70 + (unsigned)(rnd() % 16), 0);
