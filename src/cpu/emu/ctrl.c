@@ -266,6 +266,16 @@ static void h_pop64(struct emu_cpu *c, const struct dinsn *d)
 	c->gpr[d->op[0].reg] = emu_host_load(p, 8);   /* pop rsp: the value */
 }
 
+bool emu_ctrl_jit_form(const struct dinsn *d, struct jit_form *f)
+{
+	if (d->fn != h_push64 && d->fn != h_pop64)
+		return false;
+	f->kind = d->fn == h_push64 ? JF_PUSH : JF_POP;
+	f->op = 0;
+	f->size = 8;
+	return true;
+}
+
 static void h_call_rel64(struct emu_cpu *c, const struct dinsn *d)
 {
 	uint64_t sp = c->gpr[EMU_RSP] - 8;

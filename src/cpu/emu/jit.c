@@ -596,25 +596,15 @@ static void emit_load_insn(struct emit *e, const struct jit_form *f, unsigned ds
 }
 
 /*
- * A 32/64-bit MOV load or store as load64()/store64() in move.c do it:
- * the address, then emu_tlb_hit()'s checks (tag, permission at the CPL,
- * within the page, RAM, for a store no decoded code), the access; any
- * check failing calls the handler, which takes the slow path and raises
- * the faults. Returns the position of the slow path's end-of-block jump
- * for a store, else NULL.
+ * emu_tlb_hit() for the linear address in rax: the tag, the permission at
+ * the CPL, within the page, RAM, and for a store no decoded code. On a hit
+ * rsi holds the page's host address and rcx the offset; each miss is a
+ * forward jump left in slow[] for the caller to point at its handler call.
+ * Clobbers rcx, rdx, rsi, rdi and the host flags.
  */
-static void emit_mem(struct emit *e, const struct dinsn *d, const struct jit_form *f,
-		     unsigned i, uint32_t off, uint32_t next_off, uint8_t **exit_jump)
+static unsigned emit_tlb_probe(struct emit *e, bool store, unsigned size, uint8_t **slow)
 {
-	bool store = f->kind == JF_STORE, wide = f->size == 8;
-	const struct dop *m = &d->op[store ? 0 : 1];
-	unsigned reg = d->op[store ? 1 : 0].reg;
-	uint8_t *slow[6];
 	unsigned k = 0;
-
-	ea_to_rax(e, m, next_off);
-	if (m->seg == SEG_FS || m->seg == SEG_GS)
-		mem_op(e, true, 0x03, RAX, OFF(seg[m->seg].base));  /* add rax, base */
 	static const uint8_t slot[] = {
 		0x48, 0x89, 0xC2,               /* mov rdx, rax */
 		0x48, 0xC1, 0xEA, 0x0C,         /* shr rdx, 12 */
@@ -656,7 +646,7 @@ static void emit_mem(struct emit *e, const struct dinsn *d, const struct jit_for
 		0x81, 0xF9,                     /* cmp ecx, 4096 - size */
 	};
 	emit_bytes(e, page_off, sizeof(page_off));
-	put32(e, 4096 - f->size);
+	put32(e, 4096 - size);
 	slow[k++] = jcc_fwd(e, 0x7);                                 /* ja */
 	tlb_op(e, 0x48, 0x8B, 6, offsetof(struct tlb_ent, host));   /* mov rsi, host */
 	put8(e, 0x48); put8(e, 0x85); put8(e, 0xF6);                /* test rsi, rsi */
@@ -665,21 +655,26 @@ static void emit_mem(struct emit *e, const struct dinsn *d, const struct jit_for
 		tlb_op(e, 0, 0x8B, 7, offsetof(struct tlb_ent, pidx));  /* mov edi, pidx */
 		put8(e, 0x85); put8(e, 0xFF);                           /* test edi, edi */
 		uint8_t *no_page = jcc_fwd(e, 0x8);                      /* js */
-		load(e, RAX, OFF(sh), 8);
-		put8(e, 0x48); put8(e, 0x8B); put8(e, 0x80);            /* mov rax, [rax + has_code] */
+		load(e, RDX, OFF(sh), 8);
+		put8(e, 0x48); put8(e, 0x8B); put8(e, 0x92);            /* mov rdx, [rdx + has_code] */
 		put32(e, (uint32_t)offsetof(struct emu_shared, has_code));
-		static const uint8_t code[] = { 0x80, 0x3C, 0x38, 0x00 };   /* cmp byte [rax + rdi], 0 */
+		static const uint8_t code[] = { 0x80, 0x3C, 0x3A, 0x00 };   /* cmp byte [rdx + rdi], 0 */
 		emit_bytes(e, code, sizeof(code));
 		slow[k++] = jcc_fwd(e, CC_NE);
 		patch_to(no_page, e->p);
-		load(e, RAX, GPR(reg), f->size);
-		if (wide)
-			put8(e, 0x48);
-		put8(e, 0x89); put8(e, 0x04); put8(e, 0x0E);            /* mov [rsi + rcx], rax */
-	} else {
-		emit_load_insn(e, f, d->op[0].size);
-		store64(e, RAX, GPR(reg));
 	}
+	return k;
+}
+
+/*
+ * The end of an inline memory access: "jmp done", the misses' handler
+ * call, after a store's the end-of-block check (a store to decoded code
+ * ends the block: its jump is returned in *exit_jump), then done.
+ */
+static void emit_slow_path(struct emit *e, const struct dinsn *d, unsigned i, uint32_t off,
+			   uint32_t next_off, uint8_t **slow, unsigned k, bool store,
+			   uint8_t **exit_jump)
+{
 	put8(e, 0xE9);                                               /* jmp done */
 	uint8_t *done = e->p;
 	put32(e, 0);
@@ -688,12 +683,74 @@ static void emit_mem(struct emit *e, const struct dinsn *d, const struct jit_for
 	emit_call(e, d, i, off, next_off);
 	*exit_jump = NULL;
 	if (store) {
-		/* A store to decoded code ends the block. */
 		mem_op(e, false, 0x80, 7, OFF(exit_req));
 		put8(e, 0);
 		*exit_jump = jcc_fwd(e, CC_NE);
 	}
 	patch_to(done, e->p);
+}
+
+/*
+ * A 32/64-bit MOV load or store, or a MOVZX/MOVSX load, as load64() and
+ * store64() in move.c do it: the address, the TLB probe, the access; a
+ * miss calls the handler, which takes the slow path and raises the faults.
+ */
+static void emit_mem(struct emit *e, const struct dinsn *d, const struct jit_form *f,
+		     unsigned i, uint32_t off, uint32_t next_off, uint8_t **exit_jump)
+{
+	bool store = f->kind == JF_STORE, wide = f->size == 8;
+	const struct dop *m = &d->op[store ? 0 : 1];
+	unsigned reg = d->op[store ? 1 : 0].reg;
+	uint8_t *slow[6];
+
+	ea_to_rax(e, m, next_off);
+	if (m->seg == SEG_FS || m->seg == SEG_GS)
+		mem_op(e, true, 0x03, RAX, OFF(seg[m->seg].base));  /* add rax, base */
+	unsigned k = emit_tlb_probe(e, store, f->size, slow);
+	if (store) {
+		load(e, RAX, GPR(reg), f->size);
+		if (wide)
+			put8(e, 0x48);
+		put8(e, 0x89); put8(e, 0x04); put8(e, 0x0E);            /* mov [rsi + rcx], rax */
+	} else {
+		emit_load_insn(e, f, d->op[0].size);
+		store64(e, RAX, GPR(reg));
+	}
+	emit_slow_path(e, d, i, off, next_off, slow, k, store, exit_jump);
+}
+
+/*
+ * PUSH of a 64-bit register or immediate and POP of a 64-bit register as
+ * h_push64()/h_pop64() in ctrl.c: RSP changes only once the access has
+ * succeeded, so that a fault leaves it as it was. PUSH RSP pushes the old
+ * value (read before the subtraction), POP RSP leaves the popped value.
+ */
+static void emit_stack(struct emit *e, const struct dinsn *d, const struct jit_form *f,
+		       unsigned i, uint32_t off, uint32_t next_off, uint8_t **exit_jump)
+{
+	bool push = f->kind == JF_PUSH;
+	uint8_t *slow[6];
+
+	load(e, RAX, GPR(EMU_RSP), 8);
+	if (push) {
+		put8(e, 0x48); put8(e, 0x83); put8(e, 0xE8); put8(e, 8);   /* sub rax, 8 */
+	}
+	unsigned k = emit_tlb_probe(e, push, 8, slow);
+	if (push) {
+		if (d->op[0].kind == OPK_IMM)
+			load_imm(e, RAX, (uint64_t)d->op[0].val);
+		else
+			load(e, RAX, GPR(d->op[0].reg), 8);
+		put8(e, 0x48); put8(e, 0x89); put8(e, 0x04); put8(e, 0x0E);   /* mov [rsi + rcx], rax */
+		mem_op(e, true, 0x83, 5, GPR(EMU_RSP));                      /* sub qword [], 8 */
+		put8(e, 8);
+	} else {
+		put8(e, 0x48); put8(e, 0x8B); put8(e, 0x04); put8(e, 0x0E);   /* mov rax, [rsi + rcx] */
+		mem_op(e, true, 0x83, 0, GPR(EMU_RSP));                      /* add qword [], 8 */
+		put8(e, 8);
+		store64(e, RAX, GPR(d->op[0].reg));
+	}
+	emit_slow_path(e, d, i, off, next_off, slow, k, push, exit_jump);
 }
 
 /*
@@ -764,7 +821,7 @@ void *emu_jit_translate(struct emu_cpu *c, struct dinsn *d, unsigned n)
 		emu_jit_reset(c);
 	for (unsigned i = 0; i < n; i++)
 		if (!emu_move_jit_form(&d[i], &form[i]) && !emu_alu_jit_form(&d[i], &form[i]) &&
-		    !emu_arith_jit_form(&d[i], &form[i]))
+		    !emu_arith_jit_form(&d[i], &form[i]) && !emu_ctrl_jit_form(&d[i], &form[i]))
 			form[i].kind = JF_NONE;
 
 	struct jit_chain *slot = (struct jit_chain *)(j->buf + j->used);
@@ -815,9 +872,13 @@ void *emu_jit_translate(struct emu_cpu *c, struct dinsn *d, unsigned n)
 			emit_imul(&e, &d[i], &form[i], flags_dead(d, form, i, n));
 		} else if (form[i].kind == JF_INCDEC) {
 			emit_incdec(&e, &d[i], &form[i], flags_dead(d, form, i, n));
-		} else if (form[i].kind == JF_LOAD || form[i].kind == JF_STORE) {
+		} else if (form[i].kind == JF_LOAD || form[i].kind == JF_STORE ||
+			   form[i].kind == JF_PUSH || form[i].kind == JF_POP) {
 			uint8_t *exit_jump;
-			emit_mem(&e, &d[i], &form[i], i, off, next_off, &exit_jump);
+			if (form[i].kind == JF_PUSH || form[i].kind == JF_POP)
+				emit_stack(&e, &d[i], &form[i], i, off, next_off, &exit_jump);
+			else
+				emit_mem(&e, &d[i], &form[i], i, off, next_off, &exit_jump);
 			if (exit_jump && i + 1 < n)
 				exits[nexits++] = exit_jump;
 			else if (exit_jump)

@@ -87,7 +87,7 @@ static void emit_random_insn(struct prog *p)
 	static const uint8_t alu[] = { 0x01, 0x09, 0x11, 0x19, 0x21, 0x29, 0x31, 0x39,
 				       0x85, 0x89 };
 
-	switch (rnd() % 14) {
+	switch (rnd() % 15) {
 	case 0: case 1: case 2:         /* op r, r (incl. ADC/SBB, CMP, TEST, MOV) */
 		emit(p, 3, rex(w, s, d), alu[rnd() % sizeof(alu)], 0xC0 | (s & 7) << 3 | (d & 7));
 		break;
@@ -169,6 +169,25 @@ static void emit_random_insn(struct prog *p)
 		else
 			emit(p, 6, rex(w, d, 0), 0x0F, ext[rnd() % 4], 0x44 | (d & 7) << 3, 0x24,
 			     disp);
+		break;
+	}
+	case 14: {                      /* push r/imm8/imm32 (also RSP); an instruction; pop r */
+		unsigned k = (unsigned)(rnd() % 4);
+		if (k == 3) {           /* push rsp; pop rsp: POP RSP keeps the value */
+			emit(p, 2, 0x54, 0x5C);
+			break;
+		}
+		if (k == 0)
+			emit(p, 2, rex(false, 0, s), 0x50 + (s & 7));
+		else if (k == 1)
+			emit(p, 2, 0x6A, (int)(rnd() & 0xFF));
+		else {
+			emit(p, 1, 0x68);
+			emit32(p, edge_imm());
+		}
+		if (rnd() % 2)
+			emit(p, 3, rex(w, s, d), alu[rnd() % sizeof(alu)], 0xC0 | (s & 7) << 3 | (d & 7));
+		emit(p, 2, rex(false, 0, d), 0x58 + (d & 7));
 		break;
 	}
 	case 12: {                      /* jcc over one to three instructions */
