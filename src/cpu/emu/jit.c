@@ -754,6 +754,29 @@ static void emit_stack(struct emit *e, const struct dinsn *d, const struct jit_f
 }
 
 /*
+ * SETcc and CMOVcc right after an inline ALU operation or INC/DEC, on the
+ * host's flags (which they leave as they are): SETcc writes the byte
+ * register (AH-BH: the second byte), a 32-bit CMOVcc zero-extends its
+ * destination whether or not it moves, as the host's does.
+ */
+static void emit_setcc_cmov(struct emit *e, const struct dinsn *d, const struct jit_form *f)
+{
+	unsigned dst = d->op[0].reg;
+
+	if (f->kind == JF_SETCC) {
+		put8(e, 0x0F); put8(e, (uint8_t)(0x90 + f->op)); put8(e, 0xC0);   /* setcc al */
+		mem_op(e, false, 0x88, RAX, dst & REG_HIGH8 ? GPR(dst & 3) + 1 : GPR(dst));
+		return;
+	}
+	load(e, RAX, GPR(dst), f->size);
+	load(e, RCX, GPR(d->op[1].reg), f->size);
+	if (f->size == 8)
+		put8(e, 0x48);
+	put8(e, 0x0F); put8(e, (uint8_t)(0x40 + f->op)); put8(e, 0xC1);       /* cmovcc eax, ecx */
+	store64(e, RAX, GPR(dst));
+}
+
+/*
  * INC/DEC as incdec_reg() in alu.c, right after an inline ALU operation or
  * INC/DEC: the host CF is then the guest's, which INC/DEC keep (lf_cin);
  * the host INC/DEC leaves all the host flags as the guest's again.
@@ -840,10 +863,11 @@ void *emu_jit_translate(struct emu_cpu *c, struct dinsn *d, unsigned n)
 	for (unsigned i = 0; i < n; i++) {
 		uint32_t next_off = off + d[i].len;
 		bool flags_in = host_flags;
-		if (form[i].kind == JF_INCDEC && !flags_in)
+		bool on_flags = form[i].kind == JF_SETCC || form[i].kind == JF_CMOVCC;
+		if ((form[i].kind == JF_INCDEC || on_flags) && !flags_in)
 			form[i].kind = JF_NONE;
 		host_flags = form[i].kind == JF_ALU_RR || form[i].kind == JF_ALU_RI ||
-			     form[i].kind == JF_INCDEC;
+			     form[i].kind == JF_INCDEC || (on_flags && flags_in);
 		last_inline = form[i].kind != JF_NONE;
 		int64_t target = (int64_t)next_off + d[i].op[0].val;
 		if (form[i].kind == JF_NONE && flags_in && emu_insn_is_jcc(&d[i]) &&
@@ -870,6 +894,8 @@ void *emu_jit_translate(struct emu_cpu *c, struct dinsn *d, unsigned n)
 			emit_shift(&e, &d[i], &form[i], flags_dead(d, form, i, n));
 		} else if (form[i].kind == JF_IMUL) {
 			emit_imul(&e, &d[i], &form[i], flags_dead(d, form, i, n));
+		} else if (form[i].kind == JF_SETCC || form[i].kind == JF_CMOVCC) {
+			emit_setcc_cmov(&e, &d[i], &form[i]);
 		} else if (form[i].kind == JF_INCDEC) {
 			emit_incdec(&e, &d[i], &form[i], flags_dead(d, form, i, n));
 		} else if (form[i].kind == JF_LOAD || form[i].kind == JF_STORE ||

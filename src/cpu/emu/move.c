@@ -183,8 +183,24 @@ static void h_mov_store8(struct emu_cpu *c, const struct dinsn *d);
 static void h_movzx_m(struct emu_cpu *c, const struct dinsn *d);
 static void h_movsx_m(struct emu_cpu *c, const struct dinsn *d);
 
+static bool is_gpr(const struct dop *o);
+
 bool emu_move_jit_form(const struct dinsn *d, struct jit_form *f)
 {
+	if (d->fn == h_setcc && d->op[0].kind == OPK_REG && d->op[0].size == 1 &&
+	    (d->op[0].reg < 16 || (d->op[0].reg & ~3) == REG_HIGH8)) {
+		f->kind = JF_SETCC;
+		f->op = d->opcode & 0xF;
+		f->size = 1;
+		return true;
+	}
+	if (d->fn == h_cmovcc && d->nops == 2 && is_gpr(&d->op[0]) && is_gpr(&d->op[1]) &&
+	    (d->op[0].size == 4 || d->op[0].size == 8) && d->op[1].size == d->op[0].size) {
+		f->kind = JF_CMOVCC;
+		f->op = d->opcode & 0xF;
+		f->size = d->op[0].size;
+		return true;
+	}
 	if (d->fn == h_movzx_m || d->fn == h_movsx_m) {
 		f->kind = JF_LOAD;
 		f->op = d->fn == h_movsx_m ? JL_SX : JL_ZX;

@@ -87,7 +87,7 @@ static void emit_random_insn(struct prog *p)
 	static const uint8_t alu[] = { 0x01, 0x09, 0x11, 0x19, 0x21, 0x29, 0x31, 0x39,
 				       0x85, 0x89 };
 
-	switch (rnd() % 15) {
+	switch (rnd() % 16) {
 	case 0: case 1: case 2:         /* op r, r (incl. ADC/SBB, CMP, TEST, MOV) */
 		emit(p, 3, rex(w, s, d), alu[rnd() % sizeof(alu)], 0xC0 | (s & 7) << 3 | (d & 7));
 		break;
@@ -188,6 +188,19 @@ static void emit_random_insn(struct prog *p)
 		if (rnd() % 2)
 			emit(p, 3, rex(w, s, d), alu[rnd() % sizeof(alu)], 0xC0 | (s & 7) << 3 | (d & 7));
 		emit(p, 2, rex(false, 0, d), 0x58 + (d & 7));
+		break;
+	}
+	case 15: {                      /* op r, r; then cmovcc r, r or setcc r8 (AH-BH too) */
+		unsigned cc = (unsigned)(rnd() % 16), k = (unsigned)(rnd() % 3);
+		emit(p, 3, rex(w, s, d), alu[rnd() % 8], 0xC0 | (s & 7) << 3 | (d & 7));
+		if (rnd() % 3 == 0)             /* inc/dec between: CF carried through */
+			emit(p, 3, rex(w, 0, d), 0xFF, 0xC0 | (unsigned)(rnd() % 2) << 3 | (d & 7));
+		if (k == 0)
+			emit(p, 4, rex(w, d, s), 0x0F, 0x40 + cc, 0xC0 | (d & 7) << 3 | (s & 7));
+		else if (k == 1)
+			emit(p, 4, rex(false, 0, d), 0x0F, 0x90 + cc, 0xC0 | (d & 7));
+		else                            /* no REX: rm 4-7 are AH, CH, DH, BH */
+			emit(p, 3, 0x0F, 0x90 + cc, 0xC0 | (unsigned)(rnd() % 8));
 		break;
 	}
 	case 12: {                      /* jcc over one to three instructions */
