@@ -138,6 +138,12 @@ static int send_all(struct qmp_conn *q, const char *s)
 	return 0;
 }
 
+/* Commands after which vireo may exit before its reply is out. */
+static bool ends_vm(const char *cmd)
+{
+	return strcmp(cmd, "system_powerdown") == 0 || strcmp(cmd, "quit") == 0;
+}
+
 /*
  * Send {"execute": cmd} and wait for its return or error; the "return"
  * value goes to *ret (a new reference) when ret is not NULL.
@@ -146,7 +152,7 @@ static int execute(struct qmp_conn *q, const char *cmd, json_t *args,
 		   struct vir_error *err, json_t **ret)
 {
 	json_t *msg = json_pack("{s:s}", "execute", cmd);
-	char *line = NULL;
+	char *line = NULL, *text = NULL;
 	int r = -ENOMEM;
 
 	if (msg && args)
@@ -154,12 +160,15 @@ static int execute(struct qmp_conn *q, const char *cmd, json_t *args,
 	if (msg)
 		line = json_dumps(msg, JSON_COMPACT);
 	json_decref(msg);
-	if (line) {
-		r = send_all(q, line);
-		if (!r)
-			r = send_all(q, "\r\n");
-		free(line);
+	/* One send: vireo acts on the object as soon as it is whole, and
+	 * after system_powerdown a fast guest can be gone before a second
+	 * send of the line's end. */
+	if (line && asprintf(&text, "%s\r\n", line) >= 0) {
+		r = send_all(q, text);
+		free(text);
 	}
+	free(line);
+	bool sent = r == 0;
 	while (!r) {
 		json_t *m = read_message(q, &r), *e;
 
@@ -184,6 +193,8 @@ static int execute(struct qmp_conn *q, const char *cmd, json_t *args,
 		}
 		json_decref(m);	/* an event: keep waiting */
 	}
+	if (sent && (r == -ECONNRESET || r == -EPIPE) && ends_vm(cmd))
+		return 0;       /* it went down before it could answer */
 	vir_error_set(err, r == -ETIMEDOUT ? VIR_ERR_OPERATION_TIMEOUT :
 		      VIR_ERR_OPERATION_FAILED,
 		      "QMP command '%s' failed: %s", cmd, strerror(-r));
