@@ -266,11 +266,21 @@ static void h_pop64(struct emu_cpu *c, const struct dinsn *d)
 	c->gpr[d->op[0].reg] = emu_host_load(p, 8);   /* pop rsp: the value */
 }
 
+static void h_call_rel64(struct emu_cpu *c, const struct dinsn *d);
+static void h_ret64(struct emu_cpu *c, const struct dinsn *d);
+
 bool emu_ctrl_jit_form(const struct dinsn *d, struct jit_form *f)
 {
-	if (d->fn != h_push64 && d->fn != h_pop64)
+	if (d->fn == h_push64)
+		f->kind = JF_PUSH;
+	else if (d->fn == h_pop64)
+		f->kind = JF_POP;
+	else if (d->fn == h_call_rel64)
+		f->kind = JF_CALL;
+	else if (d->fn == h_ret64)
+		f->kind = JF_RET;
+	else
 		return false;
-	f->kind = d->fn == h_push64 ? JF_PUSH : JF_POP;
 	f->op = 0;
 	f->size = 8;
 	return true;

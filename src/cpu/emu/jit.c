@@ -720,16 +720,41 @@ static void emit_mem(struct emit *e, const struct dinsn *d, const struct jit_for
 }
 
 /*
- * PUSH of a 64-bit register or immediate and POP of a 64-bit register as
- * h_push64()/h_pop64() in ctrl.c: RSP changes only once the access has
- * succeeded, so that a fault leaves it as it was. PUSH RSP pushes the old
- * value (read before the subtraction), POP RSP leaves the popped value.
+ * PUSH of a 64-bit register or immediate, POP of a 64-bit register, CALL
+ * rel32 and RET as h_push64(), h_pop64(), h_call_rel64() and h_ret64() in
+ * ctrl.c: RSP changes only once the access has succeeded, so that a fault
+ * leaves it as it was. PUSH RSP pushes the old value (read before the
+ * subtraction), POP RSP leaves the popped value. CALL and RET end their
+ * block and set next RIP on both paths.
  */
 static void emit_stack(struct emit *e, const struct dinsn *d, const struct jit_form *f,
 		       unsigned i, uint32_t off, uint32_t next_off, uint8_t **exit_jump)
 {
-	bool push = f->kind == JF_PUSH;
+	bool push = f->kind == JF_PUSH || f->kind == JF_CALL;
 	uint8_t *slow[6];
+
+	if (f->kind == JF_CALL || f->kind == JF_RET) {
+		load(e, RAX, GPR(EMU_RSP), 8);
+		if (push) {
+			put8(e, 0x48); put8(e, 0x83); put8(e, 0xE8); put8(e, 8);   /* sub rax, 8 */
+		}
+		unsigned k = emit_tlb_probe(e, push, 8, slow);
+		if (push) {
+			rip_to(e, RDX, next_off);                                  /* the return address */
+			put8(e, 0x48); put8(e, 0x89); put8(e, 0x14); put8(e, 0x0E);   /* mov [rsi + rcx], rdx */
+			mem_op(e, true, 0x83, 5, GPR(EMU_RSP));                    /* sub qword [], 8 */
+			put8(e, 8);
+			put8(e, 0x48); put8(e, 0x8D); put8(e, 0x82);               /* lea rax, [rdx + rel32] */
+			put32(e, (uint32_t)d->op[0].val);
+		} else {
+			put8(e, 0x48); put8(e, 0x8B); put8(e, 0x04); put8(e, 0x0E);   /* mov rax, [rsi + rcx] */
+			mem_op(e, true, 0x83, 0, GPR(EMU_RSP));                    /* add qword [], 8 */
+			put8(e, 8);
+		}
+		store64(e, RAX, OFF(next_rip));
+		emit_slow_path(e, d, i, off, next_off, slow, k, push, exit_jump);
+		return;
+	}
 
 	load(e, RAX, GPR(EMU_RSP), 8);
 	if (push) {
@@ -899,9 +924,14 @@ void *emu_jit_translate(struct emu_cpu *c, struct dinsn *d, unsigned n)
 		} else if (form[i].kind == JF_INCDEC) {
 			emit_incdec(&e, &d[i], &form[i], flags_dead(d, form, i, n));
 		} else if (form[i].kind == JF_LOAD || form[i].kind == JF_STORE ||
-			   form[i].kind == JF_PUSH || form[i].kind == JF_POP) {
+			   form[i].kind == JF_PUSH || form[i].kind == JF_POP ||
+			   form[i].kind == JF_CALL || form[i].kind == JF_RET) {
 			uint8_t *exit_jump;
-			if (form[i].kind == JF_PUSH || form[i].kind == JF_POP)
+			bool stack = form[i].kind != JF_LOAD && form[i].kind != JF_STORE;
+			/* CALL and RET set next RIP themselves. */
+			if (form[i].kind == JF_CALL || form[i].kind == JF_RET)
+				last_inline = false;
+			if (stack)
 				emit_stack(&e, &d[i], &form[i], i, off, next_off, &exit_jump);
 			else
 				emit_mem(&e, &d[i], &form[i], i, off, next_off, &exit_jump);

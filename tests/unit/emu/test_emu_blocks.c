@@ -87,7 +87,7 @@ static void emit_random_insn(struct prog *p)
 	static const uint8_t alu[] = { 0x01, 0x09, 0x11, 0x19, 0x21, 0x29, 0x31, 0x39,
 				       0x85, 0x89 };
 
-	switch (rnd() % 16) {
+	switch (rnd() % 17) {
 	case 0: case 1: case 2:         /* op r, r (incl. ADC/SBB, CMP, TEST, MOV) */
 		emit(p, 3, rex(w, s, d), alu[rnd() % sizeof(alu)], 0xC0 | (s & 7) << 3 | (d & 7));
 		break;
@@ -201,6 +201,16 @@ static void emit_random_insn(struct prog *p)
 			emit(p, 4, rex(false, 0, d), 0x0F, 0x90 + cc, 0xC0 | (d & 7));
 		else                            /* no REX: rm 4-7 are AH, CH, DH, BH */
 			emit(p, 3, 0x0F, 0x90 + cc, 0xC0 | (unsigned)(rnd() % 8));
+		break;
+	}
+	case 16: {                      /* call f; jmp over f; f: op r, r; ret */
+		unsigned at = p->n;
+		emit(p, 1, 0xE8);
+		emit32(p, 2);
+		emit(p, 2, 0xEB, 0);
+		emit(p, 3, rex(w, s, d), alu[rnd() % sizeof(alu)], 0xC0 | (s & 7) << 3 | (d & 7));
+		emit(p, 1, 0xC3);
+		p->b[at + 6] = (uint8_t)(p->n - (at + 7));
 		break;
 	}
 	case 12: {                      /* jcc over one to three instructions */
