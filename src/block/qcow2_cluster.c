@@ -670,33 +670,99 @@ ssize_t qcow2_compress_cluster(const struct qcow2 *q, const uint8_t *buf,
 	return clen;
 }
 
+/* pwritev all of iov to fd at off, however short the kernel's writes. */
+static int pwritev_all(int fd, struct iovec *iov, int n, uint64_t off)
+{
+	while (n) {
+		ssize_t w = pwritev(fd, iov, n, (off_t)off);
+
+		if (w < 0) {
+			if (errno == EINTR)
+				continue;
+			return -errno;
+		}
+		off += (uint64_t)w;
+		while (n && (size_t)w >= iov->iov_len) {
+			w -= (ssize_t)iov->iov_len;
+			iov++;
+			n--;
+		}
+		if (n) {
+			iov->iov_base = (uint8_t *)iov->iov_base + w;
+			iov->iov_len -= (size_t)w;
+		}
+	}
+	return 0;
+}
+
+/*
+ * Store n clusters of compressed data as guest clusters off, off + one
+ * cluster, ...: space for all of them is taken first (packed, so usually
+ * one host run), the data goes out in as few pwritev calls as the runs
+ * allow, and only then do the L2 entries point at it (a crash before
+ * leaves leaked space, never an entry to unwritten data).
+ */
+int qcow2_write_precompressed_run(struct qcow2 *q, uint64_t off,
+				  const struct iovec *cl, unsigned n)
+{
+	uint64_t host[QCOW2_PRECOMPRESSED_MAX];
+	struct iovec iov[QCOW2_PRECOMPRESSED_MAX];
+	unsigned i, j;
+	int ret;
+
+	if (qcow2_offset_in_cluster(q, off) || n > QCOW2_PRECOMPRESSED_MAX) {
+		blk_set_err(q->b, "bad compressed cluster write");
+		return -EINVAL;
+	}
+	for (i = 0; i < n; i++) {
+		int64_t h;
+
+		if (!cl[i].iov_len || cl[i].iov_len >= q->cluster_size) {
+			blk_set_err(q->b, "bad compressed cluster write");
+			return -EINVAL;
+		}
+		h = qcow2_alloc_bytes(q, cl[i].iov_len);
+		if (h < 0)
+			return (int)h;
+		host[i] = (uint64_t)h;
+		iov[i] = cl[i];
+	}
+	for (i = 0; i < n; i = j) {
+		for (j = i + 1; j < n && host[j] == host[j - 1] +
+		     iov[j - 1].iov_len; j++)
+			;
+		ret = pwritev_all(q->fd, iov + i, (int)(j - i), host[i]);
+		if (ret < 0) {
+			blk_set_err(q->b, "write: %s", strerror(-ret));
+			return ret;
+		}
+	}
+	for (i = 0; i < n; i++) {
+		uint64_t g = off + i * q->cluster_size, idx, old, extra;
+		size_t clen = cl[i].iov_len;
+		uint8_t *tbl;
+
+		ret = get_l2(q, g, true, &tbl, &idx);
+		if (ret < 0)
+			return ret;
+		extra = ((host[i] + clen - 1) >> 9) - (host[i] >> 9);
+		old = entry_at(q, tbl, idx, NULL);
+		set_entry(q, tbl, idx, host[i] | (extra << q->csize_shift) |
+			  QCOW2_OFLAG_COMPRESSED);
+		ret = qcow2_free_entry_clusters(q, old);
+		if (ret < 0)
+			return ret;
+	}
+	return 0;
+}
+
 /* Store clen bytes of compressed data as guest cluster off. */
 int qcow2_write_precompressed(struct qcow2 *q, uint64_t off,
 			      const uint8_t *cdata, size_t clen)
 {
-	uint8_t *tbl;
-	uint64_t idx, old, extra;
-	int64_t host;
-	int ret;
+	struct iovec one = { (void *)cdata, clen };
 
-	if (qcow2_offset_in_cluster(q, off) || !clen || clen >= q->cluster_size) {
-		blk_set_err(q->b, "bad compressed cluster write");
-		return -EINVAL;
-	}
-	host = qcow2_alloc_bytes(q, clen);
-	if (host < 0)
-		return (int)host;
-	ret = blk_file_pwrite(q->fd, cdata, clen, (uint64_t)host);
-	if (ret < 0)
-		return ret;
-	ret = get_l2(q, off, true, &tbl, &idx);
-	if (ret < 0)
-		return ret;
-	extra = (((uint64_t)host + clen - 1) >> 9) - ((uint64_t)host >> 9);
-	old = entry_at(q, tbl, idx, NULL);
-	set_entry(q, tbl, idx, (uint64_t)host | (extra << q->csize_shift) |
-		  QCOW2_OFLAG_COMPRESSED);
-	return qcow2_free_entry_clusters(q, old);
+	return qcow2_write_precompressed_run(q, off, &one, 1);
 }
 
 int qcow2_write_compressed(struct qcow2 *q, uint64_t off, const uint8_t *buf,

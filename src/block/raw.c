@@ -197,6 +197,9 @@ static int raw_truncate(struct blk *b, uint64_t size, bool shrink)
 
 const struct blk_driver blk_raw_driver = {
 	.name = "raw",
+	/* pread(2) and lseek(SEEK_DATA/HOLE) on the file alone; a failing
+	 * read's message may race another's, nothing else is shared. */
+	.unlocked_reads = true,
 	.probe = raw_probe,
 	.open = raw_open,
 	.pread = raw_pread,
