@@ -28,6 +28,15 @@ struct conv {
 	uint64_t total, done;
 	uint64_t sparse;	/* -S */
 	bool compress, target_fresh, progress;
+	/*
+	 * Who looks for zeroes and writes. WRITE_BY_MAIN: the main thread, on
+	 * -S granules. WRITE_CLUSTERS: the workers judge each target cluster
+	 * zero or data (with -S at most a cluster, qcow2 allocates whole
+	 * clusters anyway) and the main thread writes runs of data clusters.
+	 * WRITE_RAW: the workers write to the raw target themselves, in
+	 * parallel (no metadata, so no order to keep).
+	 */
+	enum { WRITE_BY_MAIN, WRITE_CLUSTERS, WRITE_RAW } wmode;
 	uint64_t unit;		/* target cluster size (or 64 KiB for raw) */
 	int last_pct;
 };
@@ -118,7 +127,7 @@ static int write_sparse(struct conv *c, struct slot *w, uint64_t off,
 	uint64_t pos = 0, step = c->sparse ? c->sparse : len;
 	int ret;
 
-	if (c->compress) {
+	if (c->compress || c->wmode == WRITE_CLUSTERS) {
 		/* Runs of compressed clusters go out together. */
 		struct iovec run[BLK_PRECOMPRESSED_MAX];
 		uint64_t run_off = 0;
@@ -196,8 +205,7 @@ static int write_sparse(struct conv *c, struct slot *w, uint64_t off,
  * A worker waits only when the ring is full, never for its turn to write.
  */
 static pthread_mutex_t conv_lock = PTHREAD_MUTEX_INITIALIZER;
-static pthread_cond_t slot_free = PTHREAD_COND_INITIALIZER;
-static pthread_cond_t slot_ready = PTHREAD_COND_INITIALIZER;
+static pthread_cond_t conv_cond = PTHREAD_COND_INITIALIZER;	/* any change */
 static struct slot *ring;
 static unsigned nslots;
 static uint64_t next_claim;	/* chunk number */
@@ -268,12 +276,15 @@ static int prepare(struct conv *c, struct slot *w, struct blk *s,
 			break;
 		}
 	}
-	if (c->compress) {
+	if (c->compress || c->wmode == WRITE_CLUSTERS) {
+		/* Per target cluster: -1 zero, 0 plain data, or compressed. */
 		for (uint64_t i = 0; i * c->unit < len; i++) {
 			uint64_t o = i * c->unit, n = MIN(c->unit, len - o);
 
 			if (all_zero(w->buf + o, n))
 				w->clen[i] = -1;
+			else if (!c->compress)
+				w->clen[i] = 0;
 			else
 				w->clen[i] = blk_compress_cluster(c->dst, w->buf + o,
 					n, w->cbuf + i * c->unit);
@@ -283,6 +294,8 @@ static int prepare(struct conv *c, struct slot *w, struct blk *s,
 	}
 	return 0;
 }
+
+static int write_slot(struct conv *c, struct slot *w);
 
 static void *worker_main(void *arg)
 {
@@ -305,7 +318,7 @@ static void *worker_main(void *arg)
 		/* Chunks take a slot in their order, so the writer's next one
 		 * always finds its slot. */
 		while (!(w->state == SLOT_FREE && w->turn == k) && !conv_error)
-			pthread_cond_wait(&slot_free, &conv_lock);
+			pthread_cond_wait(&conv_cond, &conv_lock);
 		if (conv_error) {
 			pthread_mutex_unlock(&conv_lock);
 			break;
@@ -316,10 +329,12 @@ static void *worker_main(void *arg)
 		w->len = len;
 		pthread_mutex_unlock(&conv_lock);
 		ret = prepare(c, w, s, soff, w->len, w->p, &w->np);
+		if (c->wmode == WRITE_RAW && ret == 0)
+			ret = write_slot(c, w);
 		pthread_mutex_lock(&conv_lock);
 		w->ret = ret;
 		w->state = SLOT_READY;
-		pthread_cond_broadcast(&slot_ready);
+		pthread_cond_broadcast(&conv_cond);
 		pthread_mutex_unlock(&conv_lock);
 	}
 	return NULL;
@@ -333,9 +348,9 @@ static int write_slot(struct conv *c, struct slot *w)
 	for (int i = 0; i < w->np && ret == 0; i++) {
 		if (w->p[i].zero)
 			ret = write_zero(c, w->doff + w->p[i].off, w->p[i].len);
-		else if (c->compress)
+		else if (c->compress || c->wmode == WRITE_CLUSTERS)
 			ret = write_sparse(c, w, w->doff, w->buf, w->len),
-			i = w->np;	/* compressed path covers the chunk */
+			i = w->np;	/* per-cluster path covers the chunk */
 		else
 			ret = write_sparse(c, w, w->doff + w->p[i].off,
 					   w->buf + w->p[i].off, w->p[i].len);
@@ -359,11 +374,13 @@ static int write_chunks(struct conv *c)
 			return 0;
 		pthread_mutex_lock(&conv_lock);
 		while (!(w->state == SLOT_READY && w->k == k) && !conv_error)
-			pthread_cond_wait(&slot_ready, &conv_lock);
+			pthread_cond_wait(&conv_cond, &conv_lock);
 		ret = conv_error;
 		pthread_mutex_unlock(&conv_lock);
-		if (ret == 0)
+		if (ret == 0 && c->wmode != WRITE_RAW)
 			ret = write_slot(c, w);
+		else if (ret == 0)
+			ret = w->ret;
 		if (ret == 0 && (c->done + len) / WRITEBACK_EVERY !=
 		    c->done / WRITEBACK_EVERY)
 			blk_start_writeback(c->dst);	/* advice: may fail */
@@ -374,7 +391,7 @@ static int write_chunks(struct conv *c)
 		w->turn = k + nslots;
 		c->done += len;
 		progress(c);
-		pthread_cond_broadcast(&slot_free);
+		pthread_cond_broadcast(&conv_cond);
 		pthread_mutex_unlock(&conv_lock);
 		if (ret < 0)
 			return ret;
@@ -403,7 +420,8 @@ static int copy_all(struct conv *c, unsigned nthreads)
 		ring[i].buf = aligned_alloc(4096, CHUNK);
 		ring[i].cbuf = c->compress ? malloc(nclu * c->unit) : NULL;
 		ring[i].clen = calloc(nclu, sizeof(*ring[i].clen));
-		if (!ring[i].buf || !ring[i].clen || (c->compress && !ring[i].cbuf))
+		if (!ring[i].buf || !ring[i].clen ||
+		    (c->compress && !ring[i].cbuf))
 			conv_error = -ENOMEM;
 	}
 	for (unsigned i = 0; i < nthreads && !conv_error; i++) {
@@ -419,7 +437,7 @@ static int copy_all(struct conv *c, unsigned nthreads)
 	pthread_mutex_lock(&conv_lock);
 	if (ret < 0 && !conv_error)
 		conv_error = ret;
-	pthread_cond_broadcast(&slot_free);
+	pthread_cond_broadcast(&conv_cond);
 	pthread_mutex_unlock(&conv_lock);
 	for (unsigned i = 0; i < started; i++)
 		pthread_join(w[i].tid, NULL);
@@ -526,6 +544,10 @@ int cmd_convert(int argc, char **argv)
 	c.unit = blk_cluster_size(c.dst);
 	if (c.sparse && c.sparse < 512)
 		c.sparse = 512;
+	if (!strcmp(ofmt, "raw"))
+		c.wmode = WRITE_RAW;
+	else if (!c.compress && c.sparse && c.sparse <= c.unit)
+		c.wmode = WRITE_CLUSTERS;
 	if (!nthreads) {	/* default: the cores, within reason */
 		long n = sysconf(_SC_NPROCESSORS_ONLN);
 

@@ -281,6 +281,8 @@ int blk_pwrite(struct blk *b, uint64_t off, const void *buf, size_t len)
 
 	if (ret < 0 || !len)
 		return ret;
+	if (b->drv->unlocked_writes && !b->direct)
+		return b->drv->pwrite(b, off, buf, len);
 	pthread_mutex_lock(&b->lock);
 	ret = b->drv->pwrite(b, off, buf, len);
 	pthread_mutex_unlock(&b->lock);

@@ -59,6 +59,8 @@ struct blk_driver {
 	/* pread and block_status keep no state between calls, so they may
 	 * run on many threads at once without the image's lock. */
 	bool unlocked_reads;
+	/* pwrite likewise, except on an O_DIRECT image (bounce buffers). */
+	bool unlocked_writes;
 	/* Score how likely buf (the first bytes of the file) is ours. */
 	int (*probe)(const uint8_t *buf, size_t len);
 	int (*open)(struct blk *b, const struct blk_open_opts *o);

@@ -199,6 +199,13 @@ int qcow2_grow_l1(struct qcow2 *q, uint64_t min_size);
 int qcow2_preallocate(struct qcow2 *q, const char *mode);
 ssize_t qcow2_compress_cluster(const struct qcow2 *q, const uint8_t *buf,
 			       size_t len, uint8_t *dst);
+int qcow2_get_l2(struct qcow2 *q, uint64_t guest_off, bool alloc,
+		 uint8_t **tbl, uint64_t *idx);
+uint64_t qcow2_l2_entry_at(const struct qcow2 *q, const uint8_t *tbl,
+			   uint64_t idx, uint64_t *bitmap);
+void qcow2_set_l2_entry(struct qcow2 *q, uint8_t *tbl, uint64_t idx, uint64_t e);
+
+/* qcow2_bulk.c */
 struct iovec;
 int qcow2_write_precompressed_run(struct qcow2 *q, uint64_t off,
 				  const struct iovec *cl, unsigned n);

@@ -30,8 +30,8 @@ static int bad_entry(struct qcow2 *q, uint64_t guest_off, uint64_t e,
  * created and a shared one (L1 entry without COPIED) is copied first.
  * *tbl is NULL when the table does not exist and alloc is false.
  */
-static int get_l2(struct qcow2 *q, uint64_t guest_off, bool alloc,
-		  uint8_t **tbl, uint64_t *idx)
+int qcow2_get_l2(struct qcow2 *q, uint64_t guest_off, bool alloc,
+		 uint8_t **tbl, uint64_t *idx)
 {
 	uint64_t l1i = guest_off >> (q->cluster_bits + q->l2_bits);
 	uint64_t l1e, off;
@@ -100,15 +100,15 @@ static int get_l2(struct qcow2 *q, uint64_t guest_off, bool alloc,
 	return qcow2_cache_get(q, &q->l2_cache, off, false, tbl);
 }
 
-static uint64_t entry_at(const struct qcow2 *q, const uint8_t *tbl,
-			 uint64_t idx, uint64_t *bitmap)
+uint64_t qcow2_l2_entry_at(const struct qcow2 *q, const uint8_t *tbl,
+			   uint64_t idx, uint64_t *bitmap)
 {
 	if (bitmap)
 		*bitmap = q->ext_l2 ? be64_get(tbl + idx * 16 + 8) : 0;
 	return be64_get(tbl + idx * q->l2_entry_size);
 }
 
-static void set_entry(struct qcow2 *q, uint8_t *tbl, uint64_t idx, uint64_t e)
+void qcow2_set_l2_entry(struct qcow2 *q, uint8_t *tbl, uint64_t idx, uint64_t e)
 {
 	be64_put(tbl + idx * q->l2_entry_size, e);
 	qcow2_cache_dirty(&q->l2_cache, tbl);
@@ -119,14 +119,14 @@ int qcow2_get_l2e(struct qcow2 *q, uint64_t guest_off, uint64_t *l2e,
 {
 	uint8_t *tbl;
 	uint64_t idx;
-	int ret = get_l2(q, guest_off, false, &tbl, &idx);
+	int ret = qcow2_get_l2(q, guest_off, false, &tbl, &idx);
 
 	*l2e = 0;
 	if (bitmap)
 		*bitmap = 0;
 	if (ret < 0 || !tbl)
 		return ret;
-	*l2e = entry_at(q, tbl, idx, bitmap);
+	*l2e = qcow2_l2_entry_at(q, tbl, idx, bitmap);
 	return 0;
 }
 
@@ -268,11 +268,11 @@ int qcow2_read_data(struct qcow2 *q, uint64_t off, uint8_t *buf, size_t len)
 		uint8_t *tbl;
 		uint64_t idx, e, bitmap, in = qcow2_offset_in_cluster(q, off);
 		size_t n = (size_t)MIN((uint64_t)len, q->cluster_size - in);
-		int ret = get_l2(q, off, false, &tbl, &idx);
+		int ret = qcow2_get_l2(q, off, false, &tbl, &idx);
 
 		if (ret < 0)
 			return ret;
-		e = tbl ? entry_at(q, tbl, idx, &bitmap) : 0;
+		e = tbl ? qcow2_l2_entry_at(q, tbl, idx, &bitmap) : 0;
 		if (!tbl)
 			bitmap = 0;
 		if (!q->ext_l2 && qcow2_l2_type(q, e) == QCOW2_C_NORMAL) {
@@ -282,7 +282,7 @@ int qcow2_read_data(struct qcow2 *q, uint64_t off, uint8_t *buf, size_t len)
 			if (host < 0)
 				return (int)host;
 			while (n < len && idx + 1 < qcow2_l2_entries(q)) {
-				uint64_t ne = entry_at(q, tbl, idx + 1, NULL);
+				uint64_t ne = qcow2_l2_entry_at(q, tbl, idx + 1, NULL);
 
 				if (qcow2_l2_type(q, ne) != QCOW2_C_NORMAL ||
 				    (ne & QCOW2_L2E_OFFSET_MASK) !=
@@ -330,18 +330,18 @@ static int write_alloc(struct qcow2 *q, uint64_t off, const uint8_t *buf,
 	int niov = 0, ret;
 	int64_t host;
 
-	ret = get_l2(q, off, true, &tbl, &idx);
+	ret = qcow2_get_l2(q, off, true, &tbl, &idx);
 	if (ret < 0)
 		return ret;
 	/* Runs stay within one L2 table and well inside a refcount region. */
 	while (idx + k < qcow2_l2_entries(q) && k * q->cluster_size < in + len &&
 	       k < MAX(1, (1ULL << q->rb_shift) / 4) &&
-	       !writable_in_place(q, entry_at(q, tbl, idx + k, NULL)))
+	       !writable_in_place(q, qcow2_l2_entry_at(q, tbl, idx + k, NULL)))
 		k++;
 	bytes = MIN(len, k * q->cluster_size - in);
 	end = in + bytes;
-	first_e = entry_at(q, tbl, idx, NULL);
-	last_e = entry_at(q, tbl, idx + k - 1, NULL);
+	first_e = qcow2_l2_entry_at(q, tbl, idx, NULL);
+	last_e = qcow2_l2_entry_at(q, tbl, idx + k - 1, NULL);
 	host = qcow2_alloc_clusters(q, k);
 	if (host < 0)
 		return (int)host;
@@ -382,13 +382,13 @@ static int write_alloc(struct qcow2 *q, uint64_t off, const uint8_t *buf,
 		}
 	}
 	/* The table may have left the cache while we read the COW data. */
-	ret = get_l2(q, off, true, &tbl, &idx);
+	ret = qcow2_get_l2(q, off, true, &tbl, &idx);
 	if (ret < 0)
 		goto out;
 	for (uint64_t i = 0; i < k; i++) {
-		uint64_t old = entry_at(q, tbl, idx + i, NULL);
+		uint64_t old = qcow2_l2_entry_at(q, tbl, idx + i, NULL);
 
-		set_entry(q, tbl, idx + i, ((uint64_t)host + i * q->cluster_size) |
+		qcow2_set_l2_entry(q, tbl, idx + i, ((uint64_t)host + i * q->cluster_size) |
 			  QCOW2_OFLAG_COPIED);
 		ret = qcow2_free_entry_clusters(q, old);
 		if (ret < 0)
@@ -407,11 +407,11 @@ int qcow2_write_data(struct qcow2 *q, uint64_t off, const uint8_t *buf,
 	while (len) {
 		uint8_t *tbl;
 		uint64_t idx, e, in = qcow2_offset_in_cluster(q, off), n = 0;
-		int ret = get_l2(q, off, true, &tbl, &idx);
+		int ret = qcow2_get_l2(q, off, true, &tbl, &idx);
 
 		if (ret < 0)
 			return ret;
-		e = entry_at(q, tbl, idx, NULL);
+		e = qcow2_l2_entry_at(q, tbl, idx, NULL);
 		if (writable_in_place(q, e)) {
 			int64_t host = normal_host(q, off, e);
 
@@ -419,7 +419,7 @@ int qcow2_write_data(struct qcow2 *q, uint64_t off, const uint8_t *buf,
 				return (int)host;
 			n = MIN((uint64_t)len, q->cluster_size - in);
 			while (n < len && idx + 1 < qcow2_l2_entries(q)) {
-				uint64_t ne = entry_at(q, tbl, idx + 1, NULL);
+				uint64_t ne = qcow2_l2_entry_at(q, tbl, idx + 1, NULL);
 
 				if (!writable_in_place(q, ne) ||
 				    (ne & QCOW2_L2E_OFFSET_MASK) !=
@@ -510,11 +510,11 @@ int qcow2_zero_or_discard(struct qcow2 *q, uint64_t off, uint64_t len,
 		if (old == ne || (!old && (!has_backing || mode == QCOW2_FULL_DISCARD) &&
 				       (discard || q->version < 3)))
 			goto next;
-		ret = get_l2(q, off, true, &tbl, &idx);
+		ret = qcow2_get_l2(q, off, true, &tbl, &idx);
 		if (ret < 0)
 			return ret;
-		old = entry_at(q, tbl, idx, NULL);
-		set_entry(q, tbl, idx, ne);
+		old = qcow2_l2_entry_at(q, tbl, idx, NULL);
+		qcow2_set_l2_entry(q, tbl, idx, ne);
 		ret = qcow2_free_entry_clusters(q, old);
 		if (ret < 0)
 			return ret;
@@ -670,92 +670,6 @@ ssize_t qcow2_compress_cluster(const struct qcow2 *q, const uint8_t *buf,
 	return clen;
 }
 
-/* pwritev all of iov to fd at off, however short the kernel's writes. */
-static int pwritev_all(int fd, struct iovec *iov, int n, uint64_t off)
-{
-	while (n) {
-		ssize_t w = pwritev(fd, iov, n, (off_t)off);
-
-		if (w < 0) {
-			if (errno == EINTR)
-				continue;
-			return -errno;
-		}
-		off += (uint64_t)w;
-		while (n && (size_t)w >= iov->iov_len) {
-			w -= (ssize_t)iov->iov_len;
-			iov++;
-			n--;
-		}
-		if (n) {
-			iov->iov_base = (uint8_t *)iov->iov_base + w;
-			iov->iov_len -= (size_t)w;
-		}
-	}
-	return 0;
-}
-
-/*
- * Store n clusters of compressed data as guest clusters off, off + one
- * cluster, ...: space for all of them is taken first (packed, so usually
- * one host run), the data goes out in as few pwritev calls as the runs
- * allow, and only then do the L2 entries point at it (a crash before
- * leaves leaked space, never an entry to unwritten data).
- */
-int qcow2_write_precompressed_run(struct qcow2 *q, uint64_t off,
-				  const struct iovec *cl, unsigned n)
-{
-	uint64_t host[QCOW2_PRECOMPRESSED_MAX];
-	struct iovec iov[QCOW2_PRECOMPRESSED_MAX];
-	unsigned i, j;
-	int ret;
-
-	if (qcow2_offset_in_cluster(q, off) || n > QCOW2_PRECOMPRESSED_MAX) {
-		blk_set_err(q->b, "bad compressed cluster write");
-		return -EINVAL;
-	}
-	for (i = 0; i < n; i++) {
-		int64_t h;
-
-		if (!cl[i].iov_len || cl[i].iov_len >= q->cluster_size) {
-			blk_set_err(q->b, "bad compressed cluster write");
-			return -EINVAL;
-		}
-		h = qcow2_alloc_bytes(q, cl[i].iov_len);
-		if (h < 0)
-			return (int)h;
-		host[i] = (uint64_t)h;
-		iov[i] = cl[i];
-	}
-	for (i = 0; i < n; i = j) {
-		for (j = i + 1; j < n && host[j] == host[j - 1] +
-		     iov[j - 1].iov_len; j++)
-			;
-		ret = pwritev_all(q->fd, iov + i, (int)(j - i), host[i]);
-		if (ret < 0) {
-			blk_set_err(q->b, "write: %s", strerror(-ret));
-			return ret;
-		}
-	}
-	for (i = 0; i < n; i++) {
-		uint64_t g = off + i * q->cluster_size, idx, old, extra;
-		size_t clen = cl[i].iov_len;
-		uint8_t *tbl;
-
-		ret = get_l2(q, g, true, &tbl, &idx);
-		if (ret < 0)
-			return ret;
-		extra = ((host[i] + clen - 1) >> 9) - (host[i] >> 9);
-		old = entry_at(q, tbl, idx, NULL);
-		set_entry(q, tbl, idx, host[i] | (extra << q->csize_shift) |
-			  QCOW2_OFLAG_COMPRESSED);
-		ret = qcow2_free_entry_clusters(q, old);
-		if (ret < 0)
-			return ret;
-	}
-	return 0;
-}
-
 /* Store clen bytes of compressed data as guest cluster off. */
 int qcow2_write_precompressed(struct qcow2 *q, uint64_t off,
 			      const uint8_t *cdata, size_t clen)
@@ -804,7 +718,7 @@ int qcow2_preallocate(struct qcow2 *q, const char *mode)
 		uint64_t idx, k;
 		uint8_t *tbl;
 		int64_t host;
-		int ret = get_l2(q, off, true, &tbl, &idx);
+		int ret = qcow2_get_l2(q, off, true, &tbl, &idx);
 
 		if (ret < 0)
 			return ret;
@@ -813,11 +727,11 @@ int qcow2_preallocate(struct qcow2 *q, const char *mode)
 		host = qcow2_alloc_clusters(q, k);
 		if (host < 0)
 			return (int)host;
-		ret = get_l2(q, off, true, &tbl, &idx);
+		ret = qcow2_get_l2(q, off, true, &tbl, &idx);
 		if (ret < 0)
 			return ret;
 		for (uint64_t i = 0; i < k; i++)
-			set_entry(q, tbl, idx + i, ((uint64_t)host +
+			qcow2_set_l2_entry(q, tbl, idx + i, ((uint64_t)host +
 				  i * q->cluster_size) | QCOW2_OFLAG_COPIED);
 		if (!strcmp(mode, "falloc") &&
 		    posix_fallocate(q->fd, host, (off_t)(k * q->cluster_size)))
