@@ -494,7 +494,21 @@ int cmd_convert(int argc, char **argv)
 			break;
 		}
 		case 'U': force_share = true; break;
-		case 'W': case 't': case 'T': break;
+		case 't':
+			/*
+			 * The target's cache mode, checked but not used:
+			 * vireo-img always flushes at the end (qemu-img by
+			 * default, "unsafe", does not), so a finished convert
+			 * is on disk whatever the mode.
+			 */
+			if (strcmp(optarg, "unsafe") && strcmp(optarg, "writeback") &&
+			    strcmp(optarg, "none") && strcmp(optarg, "writethrough") &&
+			    strcmp(optarg, "directsync")) {
+				img_err("Invalid cache option: %s", optarg);
+				return 1;
+			}
+			break;
+		case 'W': case 'T': break;
 		case 'n': no_create = true; break;
 		case 'p': c.progress = true; break;
 		case 'q': quiet = true; break;

@@ -6,15 +6,18 @@ same 1 GiB mixed image in the same run. Prints throughput (the median of
 qcow2->qcow2 -c (zlib, zstd); each vireo output is checked against the
 source with qemu-img compare once.
 
-The images live in --dir, by default /dev/shm when it has room: there
-neither tool's time is the final fdatasync of ~630 MiB to the host disk
-(which on a shared VM disk swings from 0.3 to 2 s between runs and hides
-the tools' own work). Both tools run on the same files in the same place;
---dir /tmp measures the disk-bound case. The CPU columns are user+system
-seconds of the tool (all its threads): on a loaded host they are steadier
-than wall time.
+The images live in --dir, by default /dev/shm when it has room, so that
+neither tool's time is mostly the host disk's. Both tools run on the same
+files in the same place. --dir /tmp measures the disk-bound case; there
+mind that qemu-img by default does not flush its output at the end (by
+strace; -t writeback makes it) while vireo-img always does (~630 MiB of
+fdatasync, 0.2 to 2 s
+on this shared VM disk): --cache writeback passes -t writeback to both,
+so both flush. The CPU columns are user+system seconds of the tool (all
+its threads): on a loaded host they are steadier than wall time.
 
 usage: bench_convert.py VIREO_IMG [--size MiB] [--dir DIR] [--runs N]
+                        [--cache MODE] [--only CASE]
 """
 import argparse
 import os
@@ -79,12 +82,17 @@ def main():
     ap.add_argument('--size', type=int, default=1024, help='MiB')
     ap.add_argument('--dir', default=None)
     ap.add_argument('--runs', type=int, default=3)
+    ap.add_argument('--cache', default=None,
+                    help='pass -t CACHE to both tools (qemu-img by default '
+                    'does not flush its output at the end, vireo-img always '
+                    'does: -t writeback makes both flush)')
     ap.add_argument('--only', action='append', default=[],
                     help='run only the cases whose name contains this')
     a = ap.parse_args()
     d = tempfile.mkdtemp(prefix='vireo-bench-',
                          dir=a.dir if a.dir else default_dir(a.size))
-    print('images in %s, %d runs each, tools alternating' % (d, a.runs))
+    print('images in %s, %d runs each, tools alternating%s' % (
+        d, a.runs, ', -t %s for both' % a.cache if a.cache else ''))
     try:
         src = os.path.join(d, 'src.raw')
         make_mixed(src, a.size << 20)
@@ -112,7 +120,8 @@ def main():
                     if os.path.exists(out):
                         os.unlink(out)
                     subprocess.run(['sync'])
-                    dt, peak, cpu = run_one([tool, 'convert'] + args + [s, out])
+                    t = ['-t', a.cache] if a.cache else []
+                    dt, peak, cpu = run_one([tool, 'convert'] + t + args + [s, out])
                     times[tool].append(dt)
                     cpus[tool].append(cpu)
                     rss[tool] = max(rss.get(tool, 0), peak)
