@@ -11,9 +11,8 @@ neither tool's time is mostly the host disk's. Both tools run on the same
 files in the same place. --dir /tmp measures the disk-bound case; there
 mind that qemu-img by default does not flush its output at the end (by
 strace; -t writeback makes it) while vireo-img always does (~630 MiB of
-fdatasync, 0.2 to 2 s
-on this shared VM disk): --cache writeback passes -t writeback to both,
-so both flush. The CPU columns are user+system seconds of the tool (all
+fdatasync, 0.2 to 2 s on this shared VM disk): --cache writeback passes
+-t writeback to both, so both flush. The CPU columns are user+system seconds of the tool (all
 its threads): on a loaded host they are steadier than wall time.
 
 usage: bench_convert.py VIREO_IMG [--size MiB] [--dir DIR] [--runs N]
