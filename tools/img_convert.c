@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/uio.h>
 #include <unistd.h>
 
 #include "block/qcow2.h"
@@ -16,6 +17,9 @@
 #include "img.h"
 
 #define CHUNK (2 * MiB)
+/* Queue the target's dirty pages for disk this often, so the final flush
+ * does not start writing hundreds of MiB only at the end. */
+#define WRITEBACK_EVERY (32 * MiB)
 
 struct conv {
 	struct blk **src;
@@ -24,6 +28,15 @@ struct conv {
 	uint64_t total, done;
 	uint64_t sparse;	/* -S */
 	bool compress, target_fresh, progress;
+	/*
+	 * Who looks for zeroes and writes. WRITE_BY_MAIN: the main thread, on
+	 * -S granules. WRITE_CLUSTERS: the workers judge each target cluster
+	 * zero or data (with -S at most a cluster, qcow2 allocates whole
+	 * clusters anyway) and the main thread writes runs of data clusters.
+	 * WRITE_RAW: the workers write to the raw target themselves, in
+	 * parallel (no metadata, so no order to keep).
+	 */
+	enum { WRITE_BY_MAIN, WRITE_CLUSTERS, WRITE_RAW } wmode;
 	uint64_t unit;		/* target cluster size (or 64 KiB for raw) */
 	int last_pct;
 };
@@ -87,36 +100,74 @@ static int write_zero(struct conv *c, uint64_t off, uint64_t len)
 	return blk_write_zeroes(c->dst, off, len, BLK_ZERO_MAY_UNMAP);
 }
 
-/* One worker's buffers: a chunk of data and its compressed clusters. */
+/*
+ * One chunk in flight: its data, its compressed clusters and its zero and
+ * data pieces. A slot is filled by a worker and emptied by the writer.
+ */
+struct slot {
+	uint8_t *buf, *cbuf;
+	ssize_t *clen;
+	struct piece { uint64_t off, len; bool zero; } p[64];
+	int np;
+	uint64_t k, doff, len;	/* chunk number, target offset, length */
+	uint64_t turn;		/* the chunk that may fill the slot next */
+	int ret;
+	enum { SLOT_FREE, SLOT_FILLING, SLOT_READY } state;
+};
+
 struct worker {
 	struct conv *c;
 	pthread_t tid;
-	uint8_t *buf, *cbuf;
-	ssize_t *clen;
 };
 
 /* Write buf to the target, leaving out zero runs of >= sparse bytes. */
-static int write_sparse(struct conv *c, struct worker *w, uint64_t off,
+static int write_sparse(struct conv *c, struct slot *w, uint64_t off,
 			const uint8_t *buf, uint64_t len)
 {
 	uint64_t pos = 0, step = c->sparse ? c->sparse : len;
 	int ret;
 
-	if (c->compress) {
+	if (c->compress || c->wmode == WRITE_CLUSTERS) {
+		/* Runs of compressed clusters go out together. */
+		struct iovec run[BLK_PRECOMPRESSED_MAX];
+		uint64_t run_off = 0;
+		unsigned nrun = 0;
+
 		for (uint64_t i = 0; pos < len; pos += c->unit, i++) {
 			uint64_t n = MIN(c->unit, len - pos);
 
+			ret = 0;
+			if (nrun && (w->clen[i] <= 0 ||
+				     nrun == BLK_PRECOMPRESSED_MAX)) {
+				ret = blk_pwrite_precompressed_run(c->dst,
+					run_off, run, nrun);
+				nrun = 0;
+			}
+			if (ret < 0)
+				return ret;
 			if (w->clen[i] < 0)
 				ret = write_zero(c, off + pos, n);
-			else if (w->clen[i] == 0)
-				ret = blk_pwrite(c->dst, off + pos, buf + pos, n);
-			else
-				ret = blk_pwrite_precompressed(c->dst, off + pos,
-					w->cbuf + i * c->unit, (size_t)w->clen[i]);
+			else if (w->clen[i] == 0) {
+				/* With the plain clusters after it, at once. */
+				uint64_t m = n;
+
+				while (pos + m < len && w->clen[i + 1] == 0) {
+					m += MIN(c->unit, len - pos - m);
+					i++;
+				}
+				ret = blk_pwrite(c->dst, off + pos, buf + pos, m);
+				pos += m - n;
+			} else {
+				if (!nrun)
+					run_off = off + pos;
+				run[nrun++] = (struct iovec){
+					w->cbuf + i * c->unit, (size_t)w->clen[i] };
+			}
 			if (ret < 0)
 				return ret;
 		}
-		return 0;
+		return nrun ? blk_pwrite_precompressed_run(c->dst, run_off,
+							   run, nrun) : 0;
 	}
 	if (!c->sparse)
 		return blk_pwrite(c->dst, off, buf, len);
@@ -147,14 +198,17 @@ static int write_sparse(struct conv *c, struct worker *w, uint64_t off,
 }
 
 /*
- * The copy runs in chunks claimed in order by worker threads: each reads
- * (and with -c compresses) its chunk in parallel with the others, then
- * waits for its turn to write, so the target is written in order (its
- * layout stays sequential) while reading and compressing overlap.
+ * The copy runs in chunks: worker threads (one per core) claim chunks in
+ * order and read (and with -c compress) each into a slot of a ring, and
+ * the main thread writes the ready slots in chunk order, so the target's
+ * layout stays sequential while reading, compressing and writing overlap.
+ * A worker waits only when the ring is full, never for its turn to write.
  */
 static pthread_mutex_t conv_lock = PTHREAD_MUTEX_INITIALIZER;
-static pthread_cond_t conv_turn = PTHREAD_COND_INITIALIZER;
-static uint64_t next_claim, next_write;	/* chunk numbers */
+static pthread_cond_t conv_cond = PTHREAD_COND_INITIALIZER;	/* any change */
+static struct slot *ring;
+static unsigned nslots;
+static uint64_t next_claim;	/* chunk number */
 static int conv_error;
 
 /* Map chunk number k to (source, offset in it, target offset, length). */
@@ -179,10 +233,9 @@ static bool chunk_at(struct conv *c, uint64_t k, struct blk **s,
 	return false;
 }
 
-/* Up to 64 pieces per chunk: each zero or data, in order. */
-struct piece { uint64_t off, len; bool zero; };
-
-static int prepare(struct conv *c, struct worker *w, struct blk *s,
+/* Read chunk [soff, soff+len) of s into w: up to 64 pieces, each zero or
+ * data, in order; with -c each cluster compressed too. */
+static int prepare(struct conv *c, struct slot *w, struct blk *s,
 		   uint64_t soff, uint64_t len, struct piece *p, int *np)
 {
 	uint64_t pos = 0;
@@ -223,12 +276,15 @@ static int prepare(struct conv *c, struct worker *w, struct blk *s,
 			break;
 		}
 	}
-	if (c->compress) {
+	if (c->compress || c->wmode == WRITE_CLUSTERS) {
+		/* Per target cluster: -1 zero, 0 plain data, or compressed. */
 		for (uint64_t i = 0; i * c->unit < len; i++) {
 			uint64_t o = i * c->unit, n = MIN(c->unit, len - o);
 
 			if (all_zero(w->buf + o, n))
 				w->clen[i] = -1;
+			else if (!c->compress)
+				w->clen[i] = 0;
 			else
 				w->clen[i] = blk_compress_cluster(c->dst, w->buf + o,
 					n, w->cbuf + i * c->unit);
@@ -239,51 +295,107 @@ static int prepare(struct conv *c, struct worker *w, struct blk *s,
 	return 0;
 }
 
+static int write_slot(struct conv *c, struct slot *w);
+
 static void *worker_main(void *arg)
 {
-	struct worker *w = arg;
-	struct conv *c = w->c;
-	struct piece p[64];
+	struct worker *wk = arg;
+	struct conv *c = wk->c;
 
 	for (;;) {
 		uint64_t k, soff, doff, len;
 		struct blk *s;
-		int np = 0, ret;
+		struct slot *w;
+		int ret;
 
 		pthread_mutex_lock(&conv_lock);
 		k = next_claim++;
-		pthread_mutex_unlock(&conv_lock);
-		if (conv_error || !chunk_at(c, k, &s, &soff, &doff, &len))
+		w = &ring[k % nslots];
+		if (!chunk_at(c, k, &s, &soff, &doff, &len)) {
+			pthread_mutex_unlock(&conv_lock);
 			break;
-		ret = prepare(c, w, s, soff, len, p, &np);
-		pthread_mutex_lock(&conv_lock);
-		while (next_write != k && !conv_error)
-			pthread_cond_wait(&conv_turn, &conv_lock);
-		pthread_mutex_unlock(&conv_lock);
-		for (int i = 0; i < np && ret == 0 && !conv_error; i++) {
-			if (p[i].zero)
-				ret = write_zero(c, doff + p[i].off, p[i].len);
-			else if (c->compress)
-				ret = write_sparse(c, w, doff, w->buf, len),
-				i = np;	/* compressed path covers the chunk */
-			else
-				ret = write_sparse(c, w, doff + p[i].off,
-						   w->buf + p[i].off, p[i].len);
-			if (ret < 0)
-				img_err("error while writing at byte %llu: %s",
-					(unsigned long long)doff,
-					blk_errmsg(c->dst));
 		}
+		/* Chunks take a slot in their order, so the writer's next one
+		 * always finds its slot. */
+		while (!(w->state == SLOT_FREE && w->turn == k) && !conv_error)
+			pthread_cond_wait(&conv_cond, &conv_lock);
+		if (conv_error) {
+			pthread_mutex_unlock(&conv_lock);
+			break;
+		}
+		w->state = SLOT_FILLING;
+		w->k = k;
+		w->doff = doff;
+		w->len = len;
+		pthread_mutex_unlock(&conv_lock);
+		ret = prepare(c, w, s, soff, w->len, w->p, &w->np);
+		if (c->wmode == WRITE_RAW && ret == 0)
+			ret = write_slot(c, w);
 		pthread_mutex_lock(&conv_lock);
-		if (ret < 0)
-			conv_error = ret;
-		next_write = k + 1;
-		c->done += len;
-		progress(c);
-		pthread_cond_broadcast(&conv_turn);
+		w->ret = ret;
+		w->state = SLOT_READY;
+		pthread_cond_broadcast(&conv_cond);
 		pthread_mutex_unlock(&conv_lock);
 	}
 	return NULL;
+}
+
+/* Write one prepared chunk to the target. */
+static int write_slot(struct conv *c, struct slot *w)
+{
+	int ret = w->ret;
+
+	for (int i = 0; i < w->np && ret == 0; i++) {
+		if (w->p[i].zero)
+			ret = write_zero(c, w->doff + w->p[i].off, w->p[i].len);
+		else if (c->compress || c->wmode == WRITE_CLUSTERS)
+			ret = write_sparse(c, w, w->doff, w->buf, w->len),
+			i = w->np;	/* per-cluster path covers the chunk */
+		else
+			ret = write_sparse(c, w, w->doff + w->p[i].off,
+					   w->buf + w->p[i].off, w->p[i].len);
+		if (ret < 0)
+			img_err("error while writing at byte %llu: %s",
+				(unsigned long long)w->doff, blk_errmsg(c->dst));
+	}
+	return ret;
+}
+
+/* The writer: chunks in order, as their slots become ready. */
+static int write_chunks(struct conv *c)
+{
+	for (uint64_t k = 0;; k++) {
+		struct slot *w = &ring[k % nslots];
+		struct blk *s;
+		uint64_t soff, doff, len;
+		int ret;
+
+		if (!chunk_at(c, k, &s, &soff, &doff, &len))
+			return 0;
+		pthread_mutex_lock(&conv_lock);
+		while (!(w->state == SLOT_READY && w->k == k) && !conv_error)
+			pthread_cond_wait(&conv_cond, &conv_lock);
+		ret = conv_error;
+		pthread_mutex_unlock(&conv_lock);
+		if (ret == 0 && c->wmode != WRITE_RAW)
+			ret = write_slot(c, w);
+		else if (ret == 0)
+			ret = w->ret;
+		if (ret == 0 && (c->done + len) / WRITEBACK_EVERY !=
+		    c->done / WRITEBACK_EVERY)
+			blk_start_writeback(c->dst);	/* advice: may fail */
+		pthread_mutex_lock(&conv_lock);
+		if (ret < 0 && !conv_error)
+			conv_error = ret;
+		w->state = SLOT_FREE;
+		w->turn = k + nslots;
+		c->done += len;
+		progress(c);
+		pthread_cond_broadcast(&conv_cond);
+		pthread_mutex_unlock(&conv_lock);
+		if (ret < 0)
+			return ret;
+	}
 }
 
 static int copy_all(struct conv *c, unsigned nthreads)
@@ -291,33 +403,51 @@ static int copy_all(struct conv *c, unsigned nthreads)
 	struct worker *w = calloc(nthreads, sizeof(*w));
 	uint64_t nclu = CHUNK / c->unit + 1;
 	unsigned started = 0;
+	int ret = 0;
 
-	if (!w)
+	/* Two slots beyond the workers': one being written, one ready. */
+	nslots = nthreads + 2;
+	ring = calloc(nslots, sizeof(*ring));
+	if (!w || !ring) {
+		free(w);
+		free(ring);
 		return -ENOMEM;
-	next_claim = next_write = 0;
+	}
+	next_claim = 0;
 	conv_error = 0;
-	for (unsigned i = 0; i < nthreads; i++) {
-		w[i].c = c;
-		w[i].buf = aligned_alloc(4096, CHUNK);
-		w[i].cbuf = c->compress ? malloc(nclu * c->unit) : NULL;
-		w[i].clen = calloc(nclu, sizeof(*w[i].clen));
-		if (!w[i].buf || !w[i].clen || (c->compress && !w[i].cbuf)) {
+	for (unsigned i = 0; i < nslots; i++) {
+		ring[i].turn = i;
+		ring[i].buf = aligned_alloc(4096, CHUNK);
+		ring[i].cbuf = c->compress ? malloc(nclu * c->unit) : NULL;
+		ring[i].clen = calloc(nclu, sizeof(*ring[i].clen));
+		if (!ring[i].buf || !ring[i].clen ||
+		    (c->compress && !ring[i].cbuf))
 			conv_error = -ENOMEM;
-			break;
-		}
+	}
+	for (unsigned i = 0; i < nthreads && !conv_error; i++) {
+		w[i].c = c;
 		if (pthread_create(&w[i].tid, NULL, worker_main, &w[i])) {
 			conv_error = -EAGAIN;
 			break;
 		}
 		started++;
 	}
+	if (!conv_error)
+		ret = write_chunks(c);
+	pthread_mutex_lock(&conv_lock);
+	if (ret < 0 && !conv_error)
+		conv_error = ret;
+	pthread_cond_broadcast(&conv_cond);
+	pthread_mutex_unlock(&conv_lock);
 	for (unsigned i = 0; i < started; i++)
 		pthread_join(w[i].tid, NULL);
-	for (unsigned i = 0; i < nthreads; i++) {
-		free(w[i].buf);
-		free(w[i].cbuf);
-		free(w[i].clen);
+	for (unsigned i = 0; i < nslots; i++) {
+		free(ring[i].buf);
+		free(ring[i].cbuf);
+		free(ring[i].clen);
 	}
+	free(ring);
+	ring = NULL;
 	free(w);
 	return conv_error;
 }
@@ -364,7 +494,21 @@ int cmd_convert(int argc, char **argv)
 			break;
 		}
 		case 'U': force_share = true; break;
-		case 'W': case 't': case 'T': break;
+		case 't':
+			/*
+			 * The target's cache mode, checked but not used:
+			 * vireo-img always flushes at the end (qemu-img by
+			 * default, "unsafe", does not), so a finished convert
+			 * is on disk whatever the mode.
+			 */
+			if (strcmp(optarg, "unsafe") && strcmp(optarg, "writeback") &&
+			    strcmp(optarg, "none") && strcmp(optarg, "writethrough") &&
+			    strcmp(optarg, "directsync")) {
+				img_err("Invalid cache option: %s", optarg);
+				return 1;
+			}
+			break;
+		case 'W': case 'T': break;
 		case 'n': no_create = true; break;
 		case 'p': c.progress = true; break;
 		case 'q': quiet = true; break;
@@ -414,6 +558,10 @@ int cmd_convert(int argc, char **argv)
 	c.unit = blk_cluster_size(c.dst);
 	if (c.sparse && c.sparse < 512)
 		c.sparse = 512;
+	if (!strcmp(ofmt, "raw"))
+		c.wmode = WRITE_RAW;
+	else if (!c.compress && c.sparse && c.sparse <= c.unit)
+		c.wmode = WRITE_CLUSTERS;
 	if (!nthreads) {	/* default: the cores, within reason */
 		long n = sysconf(_SC_NPROCESSORS_ONLN);
 

@@ -6,7 +6,17 @@ same 1 GiB mixed image in the same run. Prints throughput (the median of
 qcow2->qcow2 -c (zlib, zstd); each vireo output is checked against the
 source with qemu-img compare once.
 
+The images live in --dir, by default /dev/shm when it has room, so that
+neither tool's time is mostly the host disk's. Both tools run on the same
+files in the same place. --dir /tmp measures the disk-bound case; there
+mind that qemu-img by default does not flush its output at the end (by
+strace; -t writeback makes it) while vireo-img always does (~630 MiB of
+fdatasync, 0.2 to 2 s on this shared VM disk): --cache writeback passes
+-t writeback to both, so both flush. The CPU columns are user+system seconds of the tool (all
+its threads): on a loaded host they are steadier than wall time.
+
 usage: bench_convert.py VIREO_IMG [--size MiB] [--dir DIR] [--runs N]
+                        [--cache MODE] [--only CASE]
 """
 import argparse
 import os
@@ -46,10 +56,23 @@ def run_one(cmd):
     wrapper = ['python3', '-c',
                'import resource,subprocess,sys,time;t=time.monotonic();'
                'subprocess.run(sys.argv[1:],check=True,stdout=subprocess.DEVNULL);'
-               'print(time.monotonic()-t, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)']
+               'r=resource.getrusage(resource.RUSAGE_CHILDREN);'
+               'print(time.monotonic()-t, r.ru_maxrss, r.ru_utime+r.ru_stime)']
     out = subprocess.run(wrapper + cmd, check=True, capture_output=True, text=True).stdout
-    dt, rss = out.split()
-    return float(dt), int(rss) / 1024.0
+    dt, rss, cpu = out.split()
+    return float(dt), int(rss) / 1024.0, float(cpu)
+
+
+def default_dir(size_mib):
+    """/dev/shm when it can hold source, qcow2 source and output (with room
+    to spare), else the system's temporary directory."""
+    try:
+        st = os.statvfs('/dev/shm')
+        if st.f_bavail * st.f_frsize > 4 * (size_mib << 20):
+            return '/dev/shm'
+    except OSError:
+        pass
+    return None
 
 
 def main():
@@ -58,8 +81,17 @@ def main():
     ap.add_argument('--size', type=int, default=1024, help='MiB')
     ap.add_argument('--dir', default=None)
     ap.add_argument('--runs', type=int, default=3)
+    ap.add_argument('--cache', default=None,
+                    help='pass -t CACHE to both tools (qemu-img by default '
+                    'does not flush its output at the end, vireo-img always '
+                    'does: -t writeback makes both flush)')
+    ap.add_argument('--only', action='append', default=[],
+                    help='run only the cases whose name contains this')
     a = ap.parse_args()
-    d = tempfile.mkdtemp(prefix='vireo-bench-', dir=a.dir)
+    d = tempfile.mkdtemp(prefix='vireo-bench-',
+                         dir=a.dir if a.dir else default_dir(a.size))
+    print('images in %s, %d runs each, tools alternating%s' % (
+        d, a.runs, ', -t %s for both' % a.cache if a.cache else ''))
     try:
         src = os.path.join(d, 'src.raw')
         make_mixed(src, a.size << 20)
@@ -72,11 +104,14 @@ def main():
             ('qcow2->qcow2 -c zstd', ['-f', 'qcow2', '-O', 'qcow2', '-c', '-o',
                                       'compression_type=zstd'], qsrc),
         ]
-        print('%-22s %11s %11s %7s %9s %9s %19s %19s' % (
-            'case', 'qemu MiB/s', 'vireo MiB/s', 'ratio', 'qemu RSS', 'vireo RSS',
-            'qemu size MiB', 'vireo size MiB'))
+        print('%-22s %11s %11s %7s %15s %9s %9s %19s %19s' % (
+            'case', 'qemu MiB/s', 'vireo MiB/s', 'ratio', 'CPU s qemu/vir',
+            'qemu RSS', 'vireo RSS', 'qemu size MiB', 'vireo size MiB'))
         for name, args, s in cases:
+            if a.only and not any(o in name for o in a.only):
+                continue
             times = {'qemu-img': [], a.vireo_img: []}
+            cpus = {'qemu-img': [], a.vireo_img: []}
             rss, size = {}, {}
             for _ in range(a.runs):
                 for tool in ('qemu-img', a.vireo_img):
@@ -84,8 +119,10 @@ def main():
                     if os.path.exists(out):
                         os.unlink(out)
                     subprocess.run(['sync'])
-                    dt, peak = run_one([tool, 'convert'] + args + [s, out])
+                    t = ['-t', a.cache] if a.cache else []
+                    dt, peak, cpu = run_one([tool, 'convert'] + t + args + [s, out])
                     times[tool].append(dt)
+                    cpus[tool].append(cpu)
                     rss[tool] = max(rss.get(tool, 0), peak)
                     st = os.stat(out)
                     size[tool] = (st.st_blocks * 512 / 2**20, st.st_size / 2**20)
@@ -95,8 +132,9 @@ def main():
                             print('%s: vireo-img output differs from its source!' % name)
             q = statistics.median(times['qemu-img'])
             v = statistics.median(times[a.vireo_img])
-            print('%-22s %11.1f %11.1f %6.2fx %5.1f MiB %5.1f MiB %8.1f / %8.1f %8.1f / %8.1f' % (
-                name, a.size / q, a.size / v, q / v, rss['qemu-img'], rss[a.vireo_img],
+            print('%-22s %11.1f %11.1f %6.2fx %6.2f / %6.2f %5.1f MiB %5.1f MiB %8.1f / %8.1f %8.1f / %8.1f' % (
+                name, a.size / q, a.size / v, q / v, statistics.median(cpus['qemu-img']),
+                statistics.median(cpus[a.vireo_img]), rss['qemu-img'], rss[a.vireo_img],
                 *size['qemu-img'], *size[a.vireo_img]))
             sys.stdout.flush()
     finally:

@@ -267,6 +267,8 @@ int blk_pread(struct blk *b, uint64_t off, void *buf, size_t len)
 
 	if (ret < 0 || !len)
 		return ret;
+	if (b->drv->unlocked_reads)
+		return b->drv->pread(b, off, buf, len);
 	pthread_mutex_lock(&b->lock);
 	ret = b->drv->pread(b, off, buf, len);
 	pthread_mutex_unlock(&b->lock);
@@ -279,6 +281,8 @@ int blk_pwrite(struct blk *b, uint64_t off, const void *buf, size_t len)
 
 	if (ret < 0 || !len)
 		return ret;
+	if (b->drv->unlocked_writes && !b->direct)
+		return b->drv->pwrite(b, off, buf, len);
 	pthread_mutex_lock(&b->lock);
 	ret = b->drv->pwrite(b, off, buf, len);
 	pthread_mutex_unlock(&b->lock);
@@ -313,6 +317,16 @@ int blk_flush(struct blk *b)
 	ret = b->drv->flush(b);
 	pthread_mutex_unlock(&b->lock);
 	return ret;
+}
+
+int blk_start_writeback(struct blk *b)
+{
+	if (b->read_only)
+		return 0;
+	/* Asynchronous: only queues the pages; a flush still waits. */
+	if (sync_file_range(b->fd, 0, 0, SYNC_FILE_RANGE_WRITE) < 0)
+		return -errno;
+	return 0;
 }
 
 int blk_discard(struct blk *b, uint64_t off, uint64_t len)
@@ -354,9 +368,13 @@ int blk_block_status(struct blk *b, uint64_t off, uint64_t len,
 		return 0;
 	}
 	*host_off = 0;
-	pthread_mutex_lock(&b->lock);
-	ret = b->drv->block_status(b, off, len, pnum, host_off);
-	pthread_mutex_unlock(&b->lock);
+	if (b->drv->unlocked_reads) {
+		ret = b->drv->block_status(b, off, len, pnum, host_off);
+	} else {
+		pthread_mutex_lock(&b->lock);
+		ret = b->drv->block_status(b, off, len, pnum, host_off);
+		pthread_mutex_unlock(&b->lock);
+	}
 	if (ret >= 0 && (*pnum == 0 || *pnum > len)) {
 		blk_set_err(b, "driver returned a bad status length");
 		return -EIO;

@@ -56,6 +56,11 @@ struct blk_check_result {
 
 struct blk_driver {
 	const char *name;
+	/* pread and block_status keep no state between calls, so they may
+	 * run on many threads at once without the image's lock. */
+	bool unlocked_reads;
+	/* pwrite likewise, except on an O_DIRECT image (bounce buffers). */
+	bool unlocked_writes;
 	/* Score how likely buf (the first bytes of the file) is ours. */
 	int (*probe)(const uint8_t *buf, size_t len);
 	int (*open)(struct blk *b, const struct blk_open_opts *o);
@@ -131,6 +136,15 @@ ssize_t blk_compress_cluster(struct blk *b, const void *buf, size_t len,
 			     void *dst);
 int blk_pwrite_precompressed(struct blk *b, uint64_t off, const void *cdata,
 			     size_t clen);
+/* n (<= BLK_PRECOMPRESSED_MAX) compressed clusters, cl[i] for guest
+ * cluster off + i clusters, written in as few system calls as fit. */
+#define BLK_PRECOMPRESSED_MAX 64
+struct iovec;
+int blk_pwrite_precompressed_run(struct blk *b, uint64_t off,
+				 const struct iovec *cl, unsigned n);
+/* Start writing the image's dirty pages to disk without waiting for
+ * them, so a later flush has less to wait for (long sequential writes). */
+int blk_start_writeback(struct blk *b);
 uint64_t blk_cluster_size(struct blk *b);
 /* Internal snapshots: op 'c' create, 'a' apply, 'd' delete (by id or name). */
 int blk_snapshot(struct blk *b, int op, const char *name);

@@ -269,6 +269,25 @@ int blk_pwrite_precompressed(struct blk *b, uint64_t off, const void *cdata,
 	return ret;
 }
 
+int blk_pwrite_precompressed_run(struct blk *b, uint64_t off,
+				 const struct iovec *cl, unsigned n)
+{
+	int ret;
+
+	if (b->drv != &blk_qcow2_driver || b->read_only)
+		return -ENOTSUP;
+	if (!n)
+		return 0;
+	if (!range_within(off, 1, b->size) ||
+	    (n > 1 && !range_within(off + (uint64_t)(n - 1) *
+				    qcow2_of(b)->cluster_size, 1, b->size)))
+		return -EINVAL;
+	pthread_mutex_lock(&b->lock);
+	ret = qcow2_write_precompressed_run(qcow2_of(b), off, cl, n);
+	pthread_mutex_unlock(&b->lock);
+	return ret;
+}
+
 uint64_t blk_cluster_size(struct blk *b)
 {
 	return b->drv == &blk_qcow2_driver ? qcow2_of(b)->cluster_size : 65536;

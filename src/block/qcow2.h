@@ -21,6 +21,7 @@
 #define QCOW2_MAX_RT_BYTES	(8ULL << 20)	/* as QEMU: 8 MiB */
 #define QCOW2_MAX_BACKING_NAME	1023
 #define QCOW2_MAX_SNAPSHOTS	65536
+#define QCOW2_PRECOMPRESSED_MAX	BLK_PRECOMPRESSED_MAX
 
 /* Header extension types */
 #define QCOW2_EXT_END		0x00000000U
@@ -198,6 +199,16 @@ int qcow2_grow_l1(struct qcow2 *q, uint64_t min_size);
 int qcow2_preallocate(struct qcow2 *q, const char *mode);
 ssize_t qcow2_compress_cluster(const struct qcow2 *q, const uint8_t *buf,
 			       size_t len, uint8_t *dst);
+int qcow2_get_l2(struct qcow2 *q, uint64_t guest_off, bool alloc,
+		 uint8_t **tbl, uint64_t *idx);
+uint64_t qcow2_l2_entry_at(const struct qcow2 *q, const uint8_t *tbl,
+			   uint64_t idx, uint64_t *bitmap);
+void qcow2_set_l2_entry(struct qcow2 *q, uint8_t *tbl, uint64_t idx, uint64_t e);
+
+/* qcow2_bulk.c */
+struct iovec;
+int qcow2_write_precompressed_run(struct qcow2 *q, uint64_t off,
+				  const struct iovec *cl, unsigned n);
 int qcow2_write_precompressed(struct qcow2 *q, uint64_t off,
 			      const uint8_t *cdata, size_t clen);
 int qcow2_write_compressed(struct qcow2 *q, uint64_t off, const uint8_t *buf,

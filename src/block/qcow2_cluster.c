@@ -30,8 +30,8 @@ static int bad_entry(struct qcow2 *q, uint64_t guest_off, uint64_t e,
  * created and a shared one (L1 entry without COPIED) is copied first.
  * *tbl is NULL when the table does not exist and alloc is false.
  */
-static int get_l2(struct qcow2 *q, uint64_t guest_off, bool alloc,
-		  uint8_t **tbl, uint64_t *idx)
+int qcow2_get_l2(struct qcow2 *q, uint64_t guest_off, bool alloc,
+		 uint8_t **tbl, uint64_t *idx)
 {
 	uint64_t l1i = guest_off >> (q->cluster_bits + q->l2_bits);
 	uint64_t l1e, off;
@@ -100,15 +100,15 @@ static int get_l2(struct qcow2 *q, uint64_t guest_off, bool alloc,
 	return qcow2_cache_get(q, &q->l2_cache, off, false, tbl);
 }
 
-static uint64_t entry_at(const struct qcow2 *q, const uint8_t *tbl,
-			 uint64_t idx, uint64_t *bitmap)
+uint64_t qcow2_l2_entry_at(const struct qcow2 *q, const uint8_t *tbl,
+			   uint64_t idx, uint64_t *bitmap)
 {
 	if (bitmap)
 		*bitmap = q->ext_l2 ? be64_get(tbl + idx * 16 + 8) : 0;
 	return be64_get(tbl + idx * q->l2_entry_size);
 }
 
-static void set_entry(struct qcow2 *q, uint8_t *tbl, uint64_t idx, uint64_t e)
+void qcow2_set_l2_entry(struct qcow2 *q, uint8_t *tbl, uint64_t idx, uint64_t e)
 {
 	be64_put(tbl + idx * q->l2_entry_size, e);
 	qcow2_cache_dirty(&q->l2_cache, tbl);
@@ -119,14 +119,14 @@ int qcow2_get_l2e(struct qcow2 *q, uint64_t guest_off, uint64_t *l2e,
 {
 	uint8_t *tbl;
 	uint64_t idx;
-	int ret = get_l2(q, guest_off, false, &tbl, &idx);
+	int ret = qcow2_get_l2(q, guest_off, false, &tbl, &idx);
 
 	*l2e = 0;
 	if (bitmap)
 		*bitmap = 0;
 	if (ret < 0 || !tbl)
 		return ret;
-	*l2e = entry_at(q, tbl, idx, bitmap);
+	*l2e = qcow2_l2_entry_at(q, tbl, idx, bitmap);
 	return 0;
 }
 
@@ -268,11 +268,11 @@ int qcow2_read_data(struct qcow2 *q, uint64_t off, uint8_t *buf, size_t len)
 		uint8_t *tbl;
 		uint64_t idx, e, bitmap, in = qcow2_offset_in_cluster(q, off);
 		size_t n = (size_t)MIN((uint64_t)len, q->cluster_size - in);
-		int ret = get_l2(q, off, false, &tbl, &idx);
+		int ret = qcow2_get_l2(q, off, false, &tbl, &idx);
 
 		if (ret < 0)
 			return ret;
-		e = tbl ? entry_at(q, tbl, idx, &bitmap) : 0;
+		e = tbl ? qcow2_l2_entry_at(q, tbl, idx, &bitmap) : 0;
 		if (!tbl)
 			bitmap = 0;
 		if (!q->ext_l2 && qcow2_l2_type(q, e) == QCOW2_C_NORMAL) {
@@ -282,7 +282,7 @@ int qcow2_read_data(struct qcow2 *q, uint64_t off, uint8_t *buf, size_t len)
 			if (host < 0)
 				return (int)host;
 			while (n < len && idx + 1 < qcow2_l2_entries(q)) {
-				uint64_t ne = entry_at(q, tbl, idx + 1, NULL);
+				uint64_t ne = qcow2_l2_entry_at(q, tbl, idx + 1, NULL);
 
 				if (qcow2_l2_type(q, ne) != QCOW2_C_NORMAL ||
 				    (ne & QCOW2_L2E_OFFSET_MASK) !=
@@ -330,18 +330,18 @@ static int write_alloc(struct qcow2 *q, uint64_t off, const uint8_t *buf,
 	int niov = 0, ret;
 	int64_t host;
 
-	ret = get_l2(q, off, true, &tbl, &idx);
+	ret = qcow2_get_l2(q, off, true, &tbl, &idx);
 	if (ret < 0)
 		return ret;
 	/* Runs stay within one L2 table and well inside a refcount region. */
 	while (idx + k < qcow2_l2_entries(q) && k * q->cluster_size < in + len &&
 	       k < MAX(1, (1ULL << q->rb_shift) / 4) &&
-	       !writable_in_place(q, entry_at(q, tbl, idx + k, NULL)))
+	       !writable_in_place(q, qcow2_l2_entry_at(q, tbl, idx + k, NULL)))
 		k++;
 	bytes = MIN(len, k * q->cluster_size - in);
 	end = in + bytes;
-	first_e = entry_at(q, tbl, idx, NULL);
-	last_e = entry_at(q, tbl, idx + k - 1, NULL);
+	first_e = qcow2_l2_entry_at(q, tbl, idx, NULL);
+	last_e = qcow2_l2_entry_at(q, tbl, idx + k - 1, NULL);
 	host = qcow2_alloc_clusters(q, k);
 	if (host < 0)
 		return (int)host;
@@ -382,13 +382,13 @@ static int write_alloc(struct qcow2 *q, uint64_t off, const uint8_t *buf,
 		}
 	}
 	/* The table may have left the cache while we read the COW data. */
-	ret = get_l2(q, off, true, &tbl, &idx);
+	ret = qcow2_get_l2(q, off, true, &tbl, &idx);
 	if (ret < 0)
 		goto out;
 	for (uint64_t i = 0; i < k; i++) {
-		uint64_t old = entry_at(q, tbl, idx + i, NULL);
+		uint64_t old = qcow2_l2_entry_at(q, tbl, idx + i, NULL);
 
-		set_entry(q, tbl, idx + i, ((uint64_t)host + i * q->cluster_size) |
+		qcow2_set_l2_entry(q, tbl, idx + i, ((uint64_t)host + i * q->cluster_size) |
 			  QCOW2_OFLAG_COPIED);
 		ret = qcow2_free_entry_clusters(q, old);
 		if (ret < 0)
@@ -407,11 +407,11 @@ int qcow2_write_data(struct qcow2 *q, uint64_t off, const uint8_t *buf,
 	while (len) {
 		uint8_t *tbl;
 		uint64_t idx, e, in = qcow2_offset_in_cluster(q, off), n = 0;
-		int ret = get_l2(q, off, true, &tbl, &idx);
+		int ret = qcow2_get_l2(q, off, true, &tbl, &idx);
 
 		if (ret < 0)
 			return ret;
-		e = entry_at(q, tbl, idx, NULL);
+		e = qcow2_l2_entry_at(q, tbl, idx, NULL);
 		if (writable_in_place(q, e)) {
 			int64_t host = normal_host(q, off, e);
 
@@ -419,7 +419,7 @@ int qcow2_write_data(struct qcow2 *q, uint64_t off, const uint8_t *buf,
 				return (int)host;
 			n = MIN((uint64_t)len, q->cluster_size - in);
 			while (n < len && idx + 1 < qcow2_l2_entries(q)) {
-				uint64_t ne = entry_at(q, tbl, idx + 1, NULL);
+				uint64_t ne = qcow2_l2_entry_at(q, tbl, idx + 1, NULL);
 
 				if (!writable_in_place(q, ne) ||
 				    (ne & QCOW2_L2E_OFFSET_MASK) !=
@@ -510,11 +510,11 @@ int qcow2_zero_or_discard(struct qcow2 *q, uint64_t off, uint64_t len,
 		if (old == ne || (!old && (!has_backing || mode == QCOW2_FULL_DISCARD) &&
 				       (discard || q->version < 3)))
 			goto next;
-		ret = get_l2(q, off, true, &tbl, &idx);
+		ret = qcow2_get_l2(q, off, true, &tbl, &idx);
 		if (ret < 0)
 			return ret;
-		old = entry_at(q, tbl, idx, NULL);
-		set_entry(q, tbl, idx, ne);
+		old = qcow2_l2_entry_at(q, tbl, idx, NULL);
+		qcow2_set_l2_entry(q, tbl, idx, ne);
 		ret = qcow2_free_entry_clusters(q, old);
 		if (ret < 0)
 			return ret;
@@ -674,29 +674,9 @@ ssize_t qcow2_compress_cluster(const struct qcow2 *q, const uint8_t *buf,
 int qcow2_write_precompressed(struct qcow2 *q, uint64_t off,
 			      const uint8_t *cdata, size_t clen)
 {
-	uint8_t *tbl;
-	uint64_t idx, old, extra;
-	int64_t host;
-	int ret;
+	struct iovec one = { (void *)cdata, clen };
 
-	if (qcow2_offset_in_cluster(q, off) || !clen || clen >= q->cluster_size) {
-		blk_set_err(q->b, "bad compressed cluster write");
-		return -EINVAL;
-	}
-	host = qcow2_alloc_bytes(q, clen);
-	if (host < 0)
-		return (int)host;
-	ret = blk_file_pwrite(q->fd, cdata, clen, (uint64_t)host);
-	if (ret < 0)
-		return ret;
-	ret = get_l2(q, off, true, &tbl, &idx);
-	if (ret < 0)
-		return ret;
-	extra = (((uint64_t)host + clen - 1) >> 9) - ((uint64_t)host >> 9);
-	old = entry_at(q, tbl, idx, NULL);
-	set_entry(q, tbl, idx, (uint64_t)host | (extra << q->csize_shift) |
-		  QCOW2_OFLAG_COMPRESSED);
-	return qcow2_free_entry_clusters(q, old);
+	return qcow2_write_precompressed_run(q, off, &one, 1);
 }
 
 int qcow2_write_compressed(struct qcow2 *q, uint64_t off, const uint8_t *buf,
@@ -738,7 +718,7 @@ int qcow2_preallocate(struct qcow2 *q, const char *mode)
 		uint64_t idx, k;
 		uint8_t *tbl;
 		int64_t host;
-		int ret = get_l2(q, off, true, &tbl, &idx);
+		int ret = qcow2_get_l2(q, off, true, &tbl, &idx);
 
 		if (ret < 0)
 			return ret;
@@ -747,11 +727,11 @@ int qcow2_preallocate(struct qcow2 *q, const char *mode)
 		host = qcow2_alloc_clusters(q, k);
 		if (host < 0)
 			return (int)host;
-		ret = get_l2(q, off, true, &tbl, &idx);
+		ret = qcow2_get_l2(q, off, true, &tbl, &idx);
 		if (ret < 0)
 			return ret;
 		for (uint64_t i = 0; i < k; i++)
-			set_entry(q, tbl, idx + i, ((uint64_t)host +
+			qcow2_set_l2_entry(q, tbl, idx + i, ((uint64_t)host +
 				  i * q->cluster_size) | QCOW2_OFLAG_COPIED);
 		if (!strcmp(mode, "falloc") &&
 		    posix_fallocate(q->fd, host, (off_t)(k * q->cluster_size)))

@@ -197,6 +197,11 @@ static int raw_truncate(struct blk *b, uint64_t size, bool shrink)
 
 const struct blk_driver blk_raw_driver = {
 	.name = "raw",
+	/* pread(2), pwrite(2) and lseek(SEEK_DATA/HOLE) on the file alone;
+	 * a failing request's message may race another's, nothing else is
+	 * shared. */
+	.unlocked_reads = true,
+	.unlocked_writes = true,
 	.probe = raw_probe,
 	.open = raw_open,
 	.pread = raw_pread,

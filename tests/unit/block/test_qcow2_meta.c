@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/uio.h>
 #include <unistd.h>
 
 #include "../tap.h"
@@ -336,6 +337,65 @@ out:
 	free(r);
 }
 
+/*
+ * Runs of precompressed clusters (what convert -c writes): written over
+ * plain and compressed clusters alike, packed, one system call per host
+ * run; the old clusters are freed, the data reads back, check is clean.
+ */
+static void test_precompressed_run(void)
+{
+	enum { N = 40 };
+	uint8_t *src = malloc(65536), *r = malloc(65536);
+	uint8_t *c = malloc((size_t)N * 65536);
+	struct iovec iov[N];
+	struct blk_check_result res = { 0 };
+	struct blk_create_opts o = { .size = 8 * MiB,
+				     .compression_type = QCOW2_COMPRESS_ZSTD };
+	char err[256];
+	struct blk *b;
+
+	CHECK(blk_create("qcow2", path, &o, err, sizeof(err)) == 0);
+	b = open_img(false, err, sizeof(err));
+	CHECK(b != NULL);
+	if (!b || !src || !r || !c)
+		goto out;
+	fill_random(src, 65536, 7);	/* plain data to be overwritten */
+	for (int i = 0; i < 8; i++)
+		CHECK(blk_pwrite(b, (uint64_t)(i + 4) * 65536, src, 65536) == 0);
+	for (int pass = 0; pass < 2; pass++) {
+		for (int i = 0; i < N; i++) {
+			ssize_t n;
+
+			fill_random(src, 30000, 200 + (uint64_t)(i + pass));
+			memset(src + 30000, i, 65536 - 30000);
+			n = blk_compress_cluster(b, src, 65536, c + i * 65536);
+			CHECK(n > 0);
+			iov[i] = (struct iovec){ c + i * 65536, (size_t)(n > 0 ? n : 1) };
+		}
+		/* Runs of 1, 7 and the rest, the last reaching past nothing. */
+		CHECK(blk_pwrite_precompressed_run(b, 0, iov, 1) == 0);
+		CHECK(blk_pwrite_precompressed_run(b, 65536, iov + 1, 7) == 0);
+		CHECK(blk_pwrite_precompressed_run(b, 8 * 65536, iov + 8, N - 8) == 0);
+	}
+	CHECK(blk_pwrite_precompressed_run(b, 0, iov, BLK_PRECOMPRESSED_MAX + 1) < 0);
+	CHECK(blk_pwrite_precompressed_run(b, 127 * 65536, iov, 2) < 0);
+	for (int i = 0; i < N; i++) {
+		fill_random(src, 30000, 200 + (uint64_t)(i + 1));
+		memset(src + 30000, i, 65536 - 30000);
+		CHECK(blk_pread(b, (uint64_t)i * 65536, r, 65536) == 0);
+		CHECK(!memcmp(src, r, 65536));
+	}
+	CHECK(blk_flush(b) == 0);
+	CHECK(blk_check(b, 0, &res) == 0);
+	CHECK_EQ(res.corruptions + res.leaks, 0);
+	CHECK_EQ(res.compressed_clusters, N);
+	blk_close(b);
+out:
+	free(src);
+	free(r);
+	free(c);
+}
+
 static void test_backing_and_repair(void)
 {
 	char err[256], base[300];
@@ -408,6 +468,7 @@ int main(void)
 	test_refcount_growth();
 	test_compressed();
 	test_compress_choice_and_packing();
+	test_precompressed_run();
 	test_backing_and_repair();
 	{
 		char cmd[300];
