@@ -28,9 +28,16 @@ char *dnsmasq_conf(const struct net_def *def, const char *pid_file,
 	fprintf(f, "bind-dynamic\n");
 	fprintf(f, "interface=%s\n", def->bridge);
 	fprintf(f, "listen-address=%s\n", ipv4_format(def->ip, a));
-	/* An isolated network reaches nothing outside, not even by DNS. */
-	if (def->forward == NET_FWD_NONE)
+	/*
+	 * An isolated network reaches nothing outside, not even by DNS, and
+	 * offers no default route (an empty option 3 suppresses dnsmasq's own
+	 * address as router), so a guest with another NIC keeps its route
+	 * out; libvirt does the same.
+	 */
+	if (def->forward == NET_FWD_NONE) {
+		fprintf(f, "dhcp-option=3\n");
 		fprintf(f, "no-resolv\n");
+	}
 	if (def->domain) {
 		fprintf(f, "domain=%s\n", def->domain);
 		fprintf(f, "local=/%s/\n", def->domain);

@@ -61,12 +61,14 @@ static void test_dnsmasq(void)
 	has(c, "dhcp-host=52:54:00:01:02:03,192.168.122.10,web\n", true);
 	has(c, "dhcp-host=192.168.122.11,db\n", true);
 	has(c, "no-resolv", false);
+	has(c, "dhcp-option=3", false);
 	free(c);
 	d->forward = NET_FWD_NONE;
 	d->has_dhcp = false;
 	d->domain = strdup("lab");
 	c = dnsmasq_conf(d, "/p", "/l");
 	has(c, "no-resolv\n", true);
+	has(c, "dhcp-option=3\n", true);
 	has(c, "dhcp-range", false);
 	has(c, "dhcp-host", false);
 	has(c, "domain=lab\n", true);
