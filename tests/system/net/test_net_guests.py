@@ -10,7 +10,7 @@ of type 'qemu' with two virtio-net NICs each, booted at once.
 
 nat: each guest gets a lease from the network's dnsmasq (`virsh
 net-dhcp-leases` shows both, with their host names), resolves the other
-guest's host name through it, reaches the outside server, which sees the
+guest's host name and the network's <dns><host> names through it, reaches the outside server, which sees the
 host's address (masquerade), and the outside cannot open a connection in.
 isolated: the guests get leases without a default route, reach each
 other (ping, HTTP) and resolve each other's names, but not the outside,
@@ -35,6 +35,8 @@ from nettest import Daemon, Namespaces, http_get, http_server, mkdtemp, wait_for
 
 NETS = {
     "nt": """<network><name>nt</name><forward mode='nat'/><bridge name='vbnt'/>
+  <dns><host ip='10.99.0.2'><hostname>outside</hostname><hostname>www.outside.test</hostname>
+  </host></dns>
   <ip address='10.231.0.1' prefix='24'>
     <dhcp><range start='10.231.0.100' end='10.231.0.110'/></dhcp></ip></network>""",
     "is": """<network><name>is</name><bridge name='vbis'/>
@@ -62,6 +64,13 @@ def test_nat(ns, d, ga, gb):
     check(seen == lb[0], f"ga resolves gb's host name through dnsmasq ({seen})")
     seen = gb.resolve("ga", "10.231.0.1")
     check(seen == la[0], f"gb resolves ga's host name through dnsmasq ({seen})")
+    _, xml, _ = d.virsh("net-dumpxml", "nt")
+    check("<hostname>www.outside.test</hostname>" in xml,
+          "net-dumpxml nt shows the network's <dns><host>")
+    seen = ga.resolve("www.outside.test", "10.231.0.1")
+    check(seen == "10.99.0.2", f"ga resolves a <dns><host> name of the network ({seen})")
+    seen = gb.resolve("outside", "10.231.0.1")
+    check(seen == "10.99.0.2", f"gb resolves its other name ({seen})")
     check(gb.ping(la[0]), "gb reaches ga on the NAT network")
     seen = ga.wget("http://10.99.0.2:8080/")
     check(seen == "peer 10.99.0.1",
