@@ -10,7 +10,9 @@
 
 /*
  * The DNS part: forwarders as server= lines (a forwarder for every name
- * replaces the host's resolv.conf, as in libvirt), <dns><host> records as
+ * replaces the host's resolv.conf, as in libvirt; a domain without an
+ * address goes to the servers that would answer it anyway, not to the
+ * forwarders), <dns><host> records as
  * host-record= lines, which answer both A and PTR queries.
  */
 static void dns_conf(FILE *f, const struct net_def *def)
@@ -26,9 +28,8 @@ static void dns_conf(FILE *f, const struct net_def *def)
 			fprintf(f, "/%s/", fw->domain);
 		else
 			no_resolv = true;
-		if (fw->has_addr)
-			fprintf(f, "%s", ipv4_format(fw->addr, a));
-		fprintf(f, "\n");
+		/* A domain alone: dnsmasq's '#', the standard servers. */
+		fprintf(f, "%s\n", fw->has_addr ? ipv4_format(fw->addr, a) : "#");
 	}
 	if (no_resolv)
 		fprintf(f, "no-resolv\n");

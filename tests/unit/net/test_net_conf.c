@@ -92,10 +92,12 @@ static void test_dnsmasq(void)
 	has(c, "host-record=db,db.lab,192.168.122.5\n", true);
 	has(c, "port=0", false);
 	free(c);
-	d->forwarders[1].has_addr = true;
-	d->forwarders[1].addr = 0x0a000036;
-	d->nforwarders = 2;
+	d->forwarders[1].domain = strdup("www.corp");
+	d->forwarders[2].has_addr = true;
+	d->forwarders[2].addr = 0x0a000036;
+	d->nforwarders = 3;
 	c = dnsmasq_conf(d, "/p", "/l");
+	has(c, "server=/www.corp/#\n", true);
 	has(c, "server=10.0.0.54\nno-resolv\n", true);	/* replaces resolv.conf */
 	free(c);
 	d->dns_disabled = true;
