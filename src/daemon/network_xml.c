@@ -1,8 +1,9 @@
 /*
  * Network XML parsing and formatting (see network_xml.h). Accepted:
  * <network> with name, uuid, forward (mode nat|route|bridge, dev),
- * bridge (name, stp, delay), mac, domain, one IPv4 <ip> (address with
- * netmask or prefix) with <dhcp> (range, host). Values are validated here
+ * bridge (name, stp, delay), mac, domain, dns (enable, host with its
+ * hostnames, forwarder with addr and/or domain), one IPv4 <ip> (address
+ * with netmask or prefix) with <dhcp> (range, host). Values are validated here
  * so a definition that parses can be started: the address lies in its
  * subnet, the DHCP range and hosts lie in it and avoid the network and
  * broadcast addresses.
@@ -270,6 +271,125 @@ static int parse_bridge(struct net_def *def, xmlNode *n,
 	return dx_no_children(n, err);
 }
 
+/* A DNS name as dnsmasq's configuration can carry it. */
+static bool dns_name_ok(const char *name)
+{
+	if (!name || !name[0] || strlen(name) > 253 || name[0] == '.' ||
+	    name[0] == '-')
+		return false;
+	for (const char *p = name; *p; p++)
+		if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') ||
+		      (*p >= '0' && *p <= '9') || *p == '-' || *p == '.' ||
+		      *p == '_'))
+			return false;
+	return true;
+}
+
+static int parse_dns_host(struct net_def *def, xmlNode *n,
+			  struct vir_error *err)
+{
+	struct net_dns_host *h;
+
+	if (def->ndns_hosts == NET_DNS_HOSTS_MAX) {
+		vir_error_set(err, VIR_ERR_CONFIG_UNSUPPORTED,
+			      "more than %d DNS hosts", NET_DNS_HOSTS_MAX);
+		return -1;
+	}
+	h = &def->dns_hosts[def->ndns_hosts++];
+	if (ip_attr(n, "ip", true, &h->ip, NULL, err))
+		return -1;
+	for (xmlNode *c = n->children; c; c = c->next) {
+		if (c->type != XML_ELEMENT_NODE)
+			continue;
+		if (strcmp(NAME(c), "hostname"))
+			return dx_unsupported(err, c);
+		if (h->nnames == NET_DNS_NAMES_MAX) {
+			vir_error_set(err, VIR_ERR_CONFIG_UNSUPPORTED,
+				      "more than %d host names for one DNS host",
+				      NET_DNS_NAMES_MAX);
+			return -1;
+		}
+		if (dx_take_text(c, &h->names[h->nnames], err))
+			return -1;
+		if (!dns_name_ok(h->names[h->nnames++])) {
+			vir_error_set(err, VIR_ERR_XML_ERROR,
+				      "invalid DNS host name '%s'",
+				      h->names[h->nnames - 1]);
+			return -1;
+		}
+	}
+	if (!h->nnames) {
+		vir_error_set(err, VIR_ERR_XML_ERROR,
+			      "a DNS <host> needs at least one <hostname>");
+		return -1;
+	}
+	return 0;
+}
+
+static int parse_forwarder(struct net_def *def, xmlNode *n,
+			   struct vir_error *err)
+{
+	struct net_dns_forwarder *fw;
+
+	if (def->nforwarders == NET_DNS_FWD_MAX) {
+		vir_error_set(err, VIR_ERR_CONFIG_UNSUPPORTED,
+			      "more than %d DNS forwarders", NET_DNS_FWD_MAX);
+		return -1;
+	}
+	fw = &def->forwarders[def->nforwarders++];
+	if (ip_attr(n, "addr", false, &fw->addr, &fw->has_addr, err))
+		return -1;
+	fw->domain = dx_attr(n, "domain");
+	if (fw->domain && !dns_name_ok(fw->domain)) {
+		vir_error_set(err, VIR_ERR_XML_ERROR,
+			      "invalid DNS forwarder domain '%s'", fw->domain);
+		return -1;
+	}
+	if (!fw->has_addr && !fw->domain) {
+		vir_error_set(err, VIR_ERR_XML_ERROR,
+			      "a DNS <forwarder> needs an addr or a domain");
+		return -1;
+	}
+	return dx_no_children(n, err);
+}
+
+static int parse_dns(struct net_def *def, xmlNode *n, struct vir_error *err)
+{
+	char *enable = dx_attr(n, "enable");
+	bool bad = enable && strcmp(enable, "yes") && strcmp(enable, "no");
+
+	if (def->has_dns || bad) {
+		vir_error_set(err, VIR_ERR_XML_ERROR, bad ?
+			      "invalid <dns enable='%s'>" : "more than one <dns>",
+			      enable);
+		free(enable);
+		return -1;
+	}
+	def->has_dns = true;
+	def->dns_disabled = enable && !strcmp(enable, "no");
+	free(enable);
+	for (xmlNode *c = n->children; c; c = c->next) {
+		int r;
+
+		if (c->type != XML_ELEMENT_NODE)
+			continue;
+		if (!strcmp(NAME(c), "host"))
+			r = parse_dns_host(def, c, err);
+		else if (!strcmp(NAME(c), "forwarder"))
+			r = parse_forwarder(def, c, err);
+		else
+			r = dx_unsupported(err, c);
+		if (r)
+			return -1;
+	}
+	if (def->dns_disabled && (def->ndns_hosts || def->nforwarders)) {
+		vir_error_set(err, VIR_ERR_XML_ERROR,
+			      "<dns enable='no'> takes no hosts or forwarders");
+		return -1;
+	}
+	return 0;
+}
+
 static int parse_elem(struct net_def *def, xmlNode *c, char **uuid,
 		      struct vir_error *err)
 {
@@ -298,6 +418,8 @@ static int parse_elem(struct net_def *def, xmlNode *c, char **uuid,
 		}
 		return dx_no_children(c, err);
 	}
+	if (!strcmp(e, "dns"))
+		return parse_dns(def, c, err);
 	if (!strcmp(e, "ip"))
 		return parse_ip(def, c, err);
 	return dx_unsupported(err, c);
@@ -320,9 +442,9 @@ static int check_def(struct net_def *def, const char *uuid,
 	}
 	if (def->forward == NET_FWD_BRIDGE) {
 		if (!def->bridge || def->has_ip || def->has_mac ||
-		    def->domain) {
+		    def->domain || def->has_dns) {
 			vir_error_set(err, VIR_ERR_XML_ERROR,
-				      "a <forward mode='bridge'> network needs a <bridge name> and takes no <ip>, <mac> or <domain>");
+				      "a <forward mode='bridge'> network needs a <bridge name> and takes no <ip>, <mac>, <domain> or <dns>");
 			return -1;
 		}
 		return 0;
@@ -421,6 +543,35 @@ static void format_ip(xmlTextWriterPtr w, const struct net_def *def)
 	xmlTextWriterEndElement(w);
 }
 
+static void format_dns(xmlTextWriterPtr w, const struct net_def *def)
+{
+	char a[IPV4_STR_MAX];
+
+	xmlTextWriterStartElement(w, X("dns"));
+	if (def->dns_disabled)
+		wattr(w, "enable", "no");
+	for (size_t i = 0; i < def->nforwarders; i++) {
+		const struct net_dns_forwarder *fw = &def->forwarders[i];
+
+		xmlTextWriterStartElement(w, X("forwarder"));
+		if (fw->has_addr)
+			wattr(w, "addr", ipv4_format(fw->addr, a));
+		wattr(w, "domain", fw->domain);
+		xmlTextWriterEndElement(w);
+	}
+	for (size_t i = 0; i < def->ndns_hosts; i++) {
+		const struct net_dns_host *h = &def->dns_hosts[i];
+
+		xmlTextWriterStartElement(w, X("host"));
+		wattr(w, "ip", ipv4_format(h->ip, a));
+		for (size_t j = 0; j < h->nnames; j++)
+			xmlTextWriterWriteElement(w, X("hostname"),
+						  X(h->names[j]));
+		xmlTextWriterEndElement(w);
+	}
+	xmlTextWriterEndElement(w);
+}
+
 char *network_def_format(const struct net_def *def)
 {
 	xmlBufferPtr buf = xmlBufferCreate();
@@ -466,6 +617,8 @@ char *network_def_format(const struct net_def *def)
 		wattr(w, "name", def->domain);
 		xmlTextWriterEndElement(w);
 	}
+	if (def->has_dns)
+		format_dns(w, def);
 	if (def->has_ip)
 		format_ip(w, def);
 	xmlTextWriterEndElement(w);

@@ -8,6 +8,41 @@
 #include "net/ipv4.h"
 #include "net/mac.h"
 
+/*
+ * The DNS part: forwarders as server= lines (a forwarder for every name
+ * replaces the host's resolv.conf, as in libvirt; a domain without an
+ * address goes to the servers that would answer it anyway, not to the
+ * forwarders), <dns><host> records as
+ * host-record= lines, which answer both A and PTR queries.
+ */
+static void dns_conf(FILE *f, const struct net_def *def)
+{
+	bool no_resolv = def->forward == NET_FWD_NONE;
+	char a[IPV4_STR_MAX];
+
+	for (size_t i = 0; i < def->nforwarders; i++) {
+		const struct net_dns_forwarder *fw = &def->forwarders[i];
+
+		fprintf(f, "server=");
+		if (fw->domain)
+			fprintf(f, "/%s/", fw->domain);
+		else
+			no_resolv = true;
+		/* A domain alone: dnsmasq's '#', the standard servers. */
+		fprintf(f, "%s\n", fw->has_addr ? ipv4_format(fw->addr, a) : "#");
+	}
+	if (no_resolv)
+		fprintf(f, "no-resolv\n");
+	for (size_t i = 0; i < def->ndns_hosts; i++) {
+		const struct net_dns_host *h = &def->dns_hosts[i];
+
+		fprintf(f, "host-record=");
+		for (size_t j = 0; j < h->nnames; j++)
+			fprintf(f, "%s,", h->names[j]);
+		fprintf(f, "%s\n", ipv4_format(h->ip, a));
+	}
+}
+
 char *dnsmasq_conf(const struct net_def *def, const char *pid_file,
 		   const char *lease_file)
 {
@@ -28,9 +63,19 @@ char *dnsmasq_conf(const struct net_def *def, const char *pid_file,
 	fprintf(f, "bind-dynamic\n");
 	fprintf(f, "interface=%s\n", def->bridge);
 	fprintf(f, "listen-address=%s\n", ipv4_format(def->ip, a));
-	/* An isolated network reaches nothing outside, not even by DNS. */
+	/* <dns enable='no'>: no DNS server at all, DHCP only. */
+	if (def->dns_disabled)
+		fprintf(f, "port=0\n");
+	/*
+	 * An isolated network reaches nothing outside, not even by DNS, and
+	 * offers no default route (an empty option 3 suppresses dnsmasq's own
+	 * address as router), so a guest with another NIC keeps its route
+	 * out; libvirt does the same.
+	 */
 	if (def->forward == NET_FWD_NONE)
-		fprintf(f, "no-resolv\n");
+		fprintf(f, "dhcp-option=3\n");
+	if (!def->dns_disabled)
+		dns_conf(f, def);
 	if (def->domain) {
 		fprintf(f, "domain=%s\n", def->domain);
 		fprintf(f, "local=/%s/\n", def->domain);

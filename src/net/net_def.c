@@ -13,6 +13,11 @@ void net_def_free(struct net_def *def)
 	free(def->domain);
 	for (size_t i = 0; i < def->nhosts; i++)
 		free(def->hosts[i].name);
+	for (size_t i = 0; i < def->ndns_hosts; i++)
+		for (size_t j = 0; j < def->dns_hosts[i].nnames; j++)
+			free(def->dns_hosts[i].names[j]);
+	for (size_t i = 0; i < def->nforwarders; i++)
+		free(def->forwarders[i].domain);
 	free(def);
 }
 

@@ -13,6 +13,9 @@
 
 #define NET_NAME_MAX		200
 #define NET_HOSTS_MAX		256
+#define NET_DNS_HOSTS_MAX	64
+#define NET_DNS_NAMES_MAX	8	/* <hostname>s per <dns><host> */
+#define NET_DNS_FWD_MAX		8
 
 /* <forward mode=...>; NET_FWD_NONE is an isolated network (no <forward>). */
 enum net_forward { NET_FWD_NONE, NET_FWD_NAT, NET_FWD_ROUTE, NET_FWD_BRIDGE };
@@ -22,6 +25,20 @@ struct net_dhcp_host {
 	uint8_t mac[6];
 	uint32_t ip;
 	char *name;		/* or NULL */
+};
+
+/* <dns><host ip=...><hostname>...</hostname>...</host>: a DNS record. */
+struct net_dns_host {
+	uint32_t ip;
+	char *names[NET_DNS_NAMES_MAX];
+	size_t nnames;
+};
+
+/* <dns><forwarder addr=... domain=.../>: either may be absent, not both. */
+struct net_dns_forwarder {
+	bool has_addr;
+	uint32_t addr;
+	char *domain;		/* or NULL: every name not answered locally */
 };
 
 struct net_def {
@@ -41,6 +58,12 @@ struct net_def {
 	uint32_t range_start, range_end;
 	struct net_dhcp_host hosts[NET_HOSTS_MAX];
 	size_t nhosts;
+	bool has_dns;		/* a <dns> element was given */
+	bool dns_disabled;	/* <dns enable='no'>: DHCP only */
+	struct net_dns_host dns_hosts[NET_DNS_HOSTS_MAX];
+	size_t ndns_hosts;
+	struct net_dns_forwarder forwarders[NET_DNS_FWD_MAX];
+	size_t nforwarders;
 };
 
 void net_def_free(struct net_def *def);

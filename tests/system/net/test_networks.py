@@ -244,6 +244,15 @@ def test_networks(d, tmp):
                                              "family='ipv6' address='fd00::1' prefix='64'/>"
                                              "</network>"))
     check(rc != 0 and "unsupported configuration" in err, "IPv6 refused as unsupported")
+    # A DNS host name that would add a line to dnsmasq's configuration.
+    rc, _, err = d.virsh("net-define", write(tmp, "dnsinj.xml", NAT.replace("natnet", "dnsinj")
+                                             .replace("vbnat", "vbinj")
+                                             .replace("10.211", "10.214")
+                                             .replace("<ip ", "<dns><host ip='10.214.0.9'>"
+                                                      "<hostname>a&#10;dhcp-script=/bin/sh"
+                                                      "</hostname></host></dns><ip ", 1)))
+    check(rc != 0 and "invalid DNS host name" in err,
+          "a DNS host name carrying a newline is refused: " + err.strip())
     # A bridge name the host already has (the veth end): start fails cleanly.
     rc, _, err = d.virsh("net-define", write(tmp, "taken.xml", NAT.replace("natnet", "taken")
                                              .replace("vbnat", "vh0")

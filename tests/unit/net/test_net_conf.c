@@ -61,16 +61,50 @@ static void test_dnsmasq(void)
 	has(c, "dhcp-host=52:54:00:01:02:03,192.168.122.10,web\n", true);
 	has(c, "dhcp-host=192.168.122.11,db\n", true);
 	has(c, "no-resolv", false);
+	has(c, "dhcp-option=3", false);
 	free(c);
 	d->forward = NET_FWD_NONE;
 	d->has_dhcp = false;
 	d->domain = strdup("lab");
 	c = dnsmasq_conf(d, "/p", "/l");
 	has(c, "no-resolv\n", true);
+	has(c, "dhcp-option=3\n", true);
 	has(c, "dhcp-range", false);
 	has(c, "dhcp-host", false);
 	has(c, "domain=lab\n", true);
 	has(c, "local=/lab/\n", true);
+	free(c);
+	/* <dns>: forwarders, host records; enable='no' turns DNS off. */
+	d->forward = NET_FWD_NAT;
+	d->has_dns = true;
+	d->forwarders[0].has_addr = true;
+	d->forwarders[0].addr = 0x0a000035;
+	d->forwarders[0].domain = strdup("corp");
+	d->nforwarders = 1;
+	d->dns_hosts[0].ip = 0xc0a87a05;
+	d->dns_hosts[0].names[0] = strdup("db");
+	d->dns_hosts[0].names[1] = strdup("db.lab");
+	d->dns_hosts[0].nnames = 2;
+	d->ndns_hosts = 1;
+	c = dnsmasq_conf(d, "/p", "/l");
+	has(c, "server=/corp/10.0.0.53\n", true);
+	has(c, "no-resolv", false);		/* only one domain forwarded */
+	has(c, "host-record=db,db.lab,192.168.122.5\n", true);
+	has(c, "port=0", false);
+	free(c);
+	d->forwarders[1].domain = strdup("www.corp");
+	d->forwarders[2].has_addr = true;
+	d->forwarders[2].addr = 0x0a000036;
+	d->nforwarders = 3;
+	c = dnsmasq_conf(d, "/p", "/l");
+	has(c, "server=/www.corp/#\n", true);
+	has(c, "server=10.0.0.54\nno-resolv\n", true);	/* replaces resolv.conf */
+	free(c);
+	d->dns_disabled = true;
+	c = dnsmasq_conf(d, "/p", "/l");
+	has(c, "port=0\n", true);
+	has(c, "server=", false);
+	has(c, "host-record", false);
 	free(c);
 	net_def_free(d);
 }

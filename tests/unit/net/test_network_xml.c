@@ -40,6 +40,14 @@ static const char full[] =
 	"  <bridge name='vbr-lab' stp='on' delay='0'/>\n"
 	"  <mac address='52:54:00:12:34:56'/>\n"
 	"  <domain name='lab.test'/>\n"
+	"  <dns>\n"
+	"    <forwarder addr='10.9.0.53'/>\n"
+	"    <forwarder domain='corp.test' addr='10.9.0.54'/>\n"
+	"    <forwarder domain='local.test'/>\n"
+	"    <host ip='10.9.8.5'><hostname>db</hostname>"
+	"<hostname>db.lab.test</hostname></host>\n"
+	"    <host ip='192.0.2.7'><hostname>outside</hostname></host>\n"
+	"  </dns>\n"
 	"  <ip address='10.9.8.1' netmask='255.255.255.0'>\n"
 	"    <dhcp>\n"
 	"      <range start='10.9.8.100' end='10.9.8.199'/>\n"
@@ -74,12 +82,24 @@ static void test_full(void)
 	CHECK_EQ(def->nhosts, 2);
 	CHECK(def->hosts[0].has_mac && !def->hosts[1].has_mac);
 	CHECK(!strcmp(def->hosts[1].name, "b"));
+	CHECK(def->has_dns && !def->dns_disabled);
+	CHECK_EQ(def->nforwarders, 3);
+	CHECK(def->forwarders[0].has_addr && !def->forwarders[0].domain);
+	CHECK(!def->forwarders[2].has_addr &&
+	      !strcmp(def->forwarders[2].domain, "local.test"));
+	CHECK_EQ(def->ndns_hosts, 2);
+	CHECK_EQ(def->dns_hosts[0].nnames, 2);
+	CHECK(!strcmp(def->dns_hosts[0].names[1], "db.lab.test"));
+	CHECK_EQ(def->dns_hosts[1].ip, 0xc0000207);
 	x1 = network_def_format(def);
 	CHECK_EQ(parse(x1, &again, &err), 0);
 	x2 = again ? network_def_format(again) : NULL;
 	CHECK(x1 && x2 && !strcmp(x1, x2));
 	CHECK(x1 && strstr(x1, "<forward mode='route' dev='eth0'/>"));
 	CHECK(x1 && strstr(x1, "<range start='10.9.8.100' end='10.9.8.199'/>"));
+	CHECK(x1 && strstr(x1, "<forwarder addr='10.9.0.54' domain='corp.test'/>"));
+	CHECK(x1 && strstr(x1, "<host ip='10.9.8.5'>"));
+	CHECK(x1 && strstr(x1, "<hostname>db.lab.test</hostname>"));
 	free(x1);
 	free(x2);
 	net_def_free(again);
@@ -189,6 +209,38 @@ static void test_refusals(void)
 		"invalid DHCP host name");
 	refused("<network><name>x</name>" IP24 "</ip>" IP24 "</ip></network>",
 		VIR_ERR_CONFIG_UNSUPPORTED, "only one <ip>");
+	refused("<network><name>x</name><dns><host ip='10.0.0.5'/></dns>"
+		"</network>", VIR_ERR_XML_ERROR, "at least one <hostname>");
+	refused("<network><name>x</name><dns><host><hostname>a</hostname>"
+		"</host></dns></network>", VIR_ERR_XML_ERROR, "missing ip");
+	refused("<network><name>x</name><dns><host ip='10.0.0.5'><hostname>"
+		"a,b</hostname></host></dns></network>", VIR_ERR_XML_ERROR,
+		"invalid DNS host name 'a,b'");
+	refused("<network><name>x</name><dns><host ip='10.0.0.5'><hostname>"
+		"a\nserver=1.2.3.4</hostname></host></dns></network>",
+		VIR_ERR_XML_ERROR, "invalid DNS host name");
+	refused("<network><name>x</name><dns><host ip='10.0.0.5'><hostname>"
+		"</hostname></host></dns></network>", VIR_ERR_XML_ERROR, "");
+	refused("<network><name>x</name><dns><host ip='10.0.0.5'><alias/>"
+		"</host></dns></network>", VIR_ERR_CONFIG_UNSUPPORTED, "alias");
+	refused("<network><name>x</name><dns><forwarder/></dns></network>",
+		VIR_ERR_XML_ERROR, "needs an addr or a domain");
+	refused("<network><name>x</name><dns><forwarder addr='1.2.3'/></dns>"
+		"</network>", VIR_ERR_XML_ERROR, "invalid IPv4 address");
+	refused("<network><name>x</name><dns><forwarder domain='a/b'/></dns>"
+		"</network>", VIR_ERR_XML_ERROR, "invalid DNS forwarder domain");
+	refused("<network><name>x</name><dns enable='maybe'/></network>",
+		VIR_ERR_XML_ERROR, "invalid <dns enable='maybe'>");
+	refused("<network><name>x</name><dns/><dns/></network>",
+		VIR_ERR_XML_ERROR, "more than one <dns>");
+	refused("<network><name>x</name><dns enable='no'><host ip='10.0.0.5'>"
+		"<hostname>a</hostname></host></dns></network>",
+		VIR_ERR_XML_ERROR, "takes no hosts or forwarders");
+	refused("<network><name>x</name><dns><srv service='x'/></dns>"
+		"</network>", VIR_ERR_CONFIG_UNSUPPORTED, "srv");
+	refused("<network><name>x</name><forward mode='bridge'/>"
+		"<bridge name='br0'/><dns/></network>", VIR_ERR_XML_ERROR,
+		"takes no <ip>, <mac>, <domain> or <dns>");
 }
 
 int main(void)
