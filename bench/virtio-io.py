@@ -163,6 +163,39 @@ def peer(ns, *argv):
                             stdout=subprocess.PIPE, text=True)
 
 
+class Phase:
+    """Profiling (--perf PREFIX): perf record -g of the VMM (ip netns exec
+    execs it: same pid) during one measurement, into PREFIX.NAME; and the
+    VMM's CPU time over it, printed, to tell a busy VMM from a waiting one."""
+
+    def __init__(self, args, vm, name):
+        self.args, self.pid, self.name = args, vm.proc.pid, name
+
+    def cpu(self):
+        with open(f"/proc/{self.pid}/stat") as f:
+            st = f.read().rsplit(")", 1)[1].split()
+        return (int(st[11]) + int(st[12])) / os.sysconf("SC_CLK_TCK")
+
+    def __enter__(self):
+        self.perf = None
+        if self.args.perf:
+            out = f"{self.args.perf}.{self.name.replace(' ', '-')}"
+            # PERF_STAT=events: count them (perf stat) instead of sampling.
+            what = (["stat", "-e", os.environ["PERF_STAT"]] if os.environ.get("PERF_STAT")
+                    else ["record", "-q", "-g"])
+            self.perf = subprocess.Popen(["perf", *what, "-p", str(self.pid), "-o", out],
+                                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            time.sleep(1)
+        self.t0, self.c0 = time.monotonic(), self.cpu()
+
+    def __exit__(self, *exc):
+        if self.perf:
+            self.perf.send_signal(2)
+            self.perf.wait(timeout=60)
+            print(f"  {self.name}: {time.monotonic() - self.t0:.2f} s wall, "
+                  f"{self.cpu() - self.c0:.2f} s CPU", flush=True)
+
+
 def one_run(which, args, ns, kernel, initrd, disk):
     """Boot under `which`, measure; {figure: MiB/s}."""
     argv = ["ip", "netns", "exec", ns] + vmm_argv(which, args, kernel, initrd, disk)
@@ -177,13 +210,16 @@ def one_run(which, args, ns, kernel, initrd, disk):
     if st != 0:
         die(f"{which}: network set-up in the guest: {out.strip()[-300:]}", vm)
     r = {}
-    r["disk read"] = dd_mibs(shell, f"dd if=/dev/vda of=/dev/null bs=1M count={DISK_MIB} "
-                             "iflag=direct", vm)
-    r["disk write"] = dd_mibs(shell, f"dd if=/dev/zero of=/dev/vda bs=1M count={DISK_MIB} "
-                              "oflag=direct", vm)
+    with Phase(args, vm, "disk read"):
+        r["disk read"] = dd_mibs(shell, f"dd if=/dev/vda of=/dev/null bs=1M count={DISK_MIB} "
+                                 "iflag=direct", vm)
+    with Phase(args, vm, "disk write"):
+        r["disk write"] = dd_mibs(shell, f"dd if=/dev/zero of=/dev/vda bs=1M count={DISK_MIB} "
+                                  "oflag=direct", vm)
 
     sender = peer(ns, "send", GUEST_IP, "5000", str(args.net_mib))
-    out, st = shell.status("nc -l -p 5000 < /dev/null > /dev/null", timeout=600)
+    with Phase(args, vm, "net in"):
+        out, st = shell.status("nc -l -p 5000 < /dev/null > /dev/null", timeout=600)
     try:
         got = sender.communicate(timeout=120)[0].split()
     except subprocess.TimeoutExpired:
@@ -196,7 +232,8 @@ def one_run(which, args, ns, kernel, initrd, disk):
     receiver = peer(ns, "recv", PEER_IP, "5001")
     if receiver.stdout.readline().strip() != "listening":
         die("the peer does not listen", vm)
-    out, st = shell.status(f"nc {PEER_IP} 5001 < /tmp/blob", timeout=600)
+    with Phase(args, vm, "net out"):
+        out, st = shell.status(f"nc {PEER_IP} 5001 < /tmp/blob", timeout=600)
     try:
         got = receiver.communicate(timeout=120)[0].split()
     except subprocess.TimeoutExpired:
@@ -205,6 +242,11 @@ def one_run(which, args, ns, kernel, initrd, disk):
     if st != 0 or len(got) != 2 or int(got[1]) != args.net_mib * MIB:
         die(f"{which}: guest -> peer transfer failed ({out.strip()[-200:]}, {got})", vm)
     r["net out"] = float(got[0])
+    if args.stats:
+        print(shell.run("cat /proc/interrupts | grep -E 'virtio|LOC|CPU'; "
+                        "grep -E '^(Tcp|Ip):' /proc/net/snmp; cat /proc/net/dev; "
+                        "grep -E 'TCPTimeouts|Retrans|TCPLoss|TCPSack' /proc/net/netstat "
+                        "| head -2"), flush=True)
 
     vm.send("poweroff\n")
     if vm.wait(timeout=120) is None:
@@ -219,6 +261,10 @@ def main():
     ap.add_argument("--memory", default="512M")
     ap.add_argument("--net-mib", type=int, default=64)
     ap.add_argument("--vireo", default="build/vireo")
+    ap.add_argument("--only", choices=("vireo", "qemu"), help="profiling: one VMM only")
+    ap.add_argument("--perf", help="profiling: perf record -g of the VMM into PREFIX.<figure>")
+    ap.add_argument("--stats", action="store_true",
+                    help="diagnosis: print the guest's interrupt and TCP counters")
     ap.add_argument("--dir", default="/var/tmp", help="where the disk image goes (not tmpfs)")
     args = ap.parse_args()
     if not os.access(args.vireo, os.X_OK):
@@ -242,6 +288,8 @@ def main():
         for i in range(args.runs):
             order = ("vireo", "qemu") if i % 2 == 0 else ("qemu", "vireo")
             for which in order:
+                if args.only and which != args.only:
+                    continue
                 r = one_run(which, args, ns, kernel, initrd, disk)
                 results[which].append(r)
                 print(f"run {i + 1} {which:5}: " +
@@ -253,6 +301,8 @@ def main():
     print(f"\nvirtio on the default guest, vireo --accel emu vs qemu -accel tcg, "
           f"{args.cpus} vCPU(s), {args.memory}, {args.runs} runs, median MiB/s")
     print(f"  {'':11} {'vireo':>9} {'qemu':>9} {'ratio':>7}")
+    if args.only:
+        return
     for k in results["vireo"][0]:
         v = statistics.median(r[k] for r in results["vireo"])
         q = statistics.median(r[k] for r in results["qemu"])
