@@ -16,6 +16,9 @@ script creates (traffic never leaves it). In the guest:
                `nc -l` in the guest: from connect until the guest closes
   net out      the guest's nc sends NET_MIB MiB from tmpfs to the peer:
                from accept until end of stream
+  1k syscalls  reference without a device: dd bs=1k from /dev/zero to
+               /dev/null (64 MiB), the guest CPU's speed at small system
+               calls, which is what the TCP transfers spend most time on
 
 Each figure is MiB/s; the summary gives the median of the runs and the
 ratio vireo/QEMU (higher is better for vireo).
@@ -142,7 +145,7 @@ def vmm_argv(which, args, kernel, initrd, disk):
             "-device", f"virtio-net-pci,netdev=n0,mac={GUEST_MAC}"]
 
 
-def dd_mibs(shell, cmd, vm):
+def dd_mibs(shell, cmd, vm, bs=MIB):
     t0 = time.monotonic()
     out, st = shell.status(f"time {cmd} 2>&1", timeout=600)
     host_s = time.monotonic() - t0
@@ -155,7 +158,7 @@ def dd_mibs(shell, cmd, vm):
     if abs(host_s - guest_s) > 0.5 + 0.1 * host_s:
         print(f"  warning: '{cmd}': guest says {guest_s:.2f} s, host saw {host_s:.2f} s",
               flush=True)
-    return int(m.group(1)) / guest_s
+    return int(m.group(1)) * bs / MIB / guest_s
 
 
 def peer(ns, *argv):
@@ -181,8 +184,10 @@ class Phase:
         if self.args.perf:
             out = f"{self.args.perf}.{self.name.replace(' ', '-')}"
             # PERF_STAT=events: count them (perf stat) instead of sampling.
+            # PERF_EVENT=event: record that event (e.g. a uprobe) instead.
             what = (["stat", "-e", os.environ["PERF_STAT"]] if os.environ.get("PERF_STAT")
-                    else ["record", "-q", "-g"])
+                    else ["record", "-q", "-e", os.environ["PERF_EVENT"]]
+                    if os.environ.get("PERF_EVENT") else ["record", "-q", "-g"])
             self.perf = subprocess.Popen(["perf", *what, "-p", str(self.pid), "-o", out],
                                          stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
             time.sleep(1)
@@ -217,6 +222,16 @@ def one_run(which, args, ns, kernel, initrd, disk):
         r["disk write"] = dd_mibs(shell, f"dd if=/dev/zero of=/dev/vda bs=1M count={DISK_MIB} "
                                   "oflag=direct", vm)
 
+    # Reference, no device: 1 KiB read+write system calls from /dev/zero to
+    # /dev/null, the guest CPU's speed at the work a TCP transfer through
+    # busybox nc is made of (small reads and writes, poll).
+    with Phase(args, vm, "syscalls"):
+        r["1k syscalls"] = dd_mibs(shell, "dd if=/dev/zero of=/dev/null bs=1k count=65536", vm,
+                                   bs=1024)
+
+    if args.disk_only:
+        vm.kill()
+        return r
     sender = peer(ns, "send", GUEST_IP, "5000", str(args.net_mib))
     with Phase(args, vm, "net in"):
         out, st = shell.status("nc -l -p 5000 < /dev/null > /dev/null", timeout=600)
@@ -263,6 +278,7 @@ def main():
     ap.add_argument("--vireo", default="build/vireo")
     ap.add_argument("--only", choices=("vireo", "qemu"), help="profiling: one VMM only")
     ap.add_argument("--perf", help="profiling: perf record -g of the VMM into PREFIX.<figure>")
+    ap.add_argument("--disk-only", action="store_true", help="skip the network figures")
     ap.add_argument("--stats", action="store_true",
                     help="diagnosis: print the guest's interrupt and TCP counters")
     ap.add_argument("--dir", default="/var/tmp", help="where the disk image goes (not tmpfs)")

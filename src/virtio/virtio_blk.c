@@ -23,7 +23,7 @@
 #include "lib/log.h"
 #include "lib/util.h"
 
-#define BLK_QUEUE_SIZE	128
+#define BLK_QUEUE_SIZE	256
 #define SECTOR		512ULL
 
 /* Feature bits. */
