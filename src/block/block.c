@@ -8,6 +8,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <libgen.h>
+#include <limits.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -84,6 +85,60 @@ int blk_file_pwrite(int fd, const void *buf, size_t len, uint64_t off)
 		len -= (size_t)n;
 	}
 	return 0;
+}
+
+/* Drop the first n bytes of iov[*first..cnt); true when nothing is left. */
+static bool iov_advance(struct iovec *iov, int *first, int cnt, size_t n)
+{
+	while (*first < cnt && n >= iov[*first].iov_len) {
+		n -= iov[*first].iov_len;
+		(*first)++;
+	}
+	if (*first < cnt) {
+		iov[*first].iov_base = (uint8_t *)iov[*first].iov_base + n;
+		iov[*first].iov_len -= n;
+	}
+	return *first == cnt;
+}
+
+static int file_rwv(int fd, struct iovec *iov, int cnt, uint64_t off, bool write)
+{
+	int first = 0;
+
+	/* Zero-length entries would read as EOF: skip them up front. */
+	if (iov_advance(iov, &first, cnt, 0))
+		return 0;
+	for (;;) {
+		int n_iov = MIN(cnt - first, IOV_MAX);
+		ssize_t n = write ? pwritev(fd, iov + first, n_iov, (off_t)off)
+				  : preadv(fd, iov + first, n_iov, (off_t)off);
+
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			return -errno;
+		}
+		if (n == 0 && !write) {	/* past end of file reads as zeroes */
+			for (; first < cnt; first++)
+				memset(iov[first].iov_base, 0, iov[first].iov_len);
+			return 0;
+		}
+		if (n == 0)
+			return -EIO;
+		off += (uint64_t)n;
+		if (iov_advance(iov, &first, cnt, (size_t)n))
+			return 0;
+	}
+}
+
+int blk_file_preadv(int fd, struct iovec *iov, int iovcnt, uint64_t off)
+{
+	return file_rwv(fd, iov, iovcnt, off, false);
+}
+
+int blk_file_pwritev(int fd, struct iovec *iov, int iovcnt, uint64_t off)
+{
+	return file_rwv(fd, iov, iovcnt, off, true);
 }
 
 int64_t blk_file_allocated(int fd)
@@ -287,6 +342,41 @@ int blk_pwrite(struct blk *b, uint64_t off, const void *buf, size_t len)
 	ret = b->drv->pwrite(b, off, buf, len);
 	pthread_mutex_unlock(&b->lock);
 	return ret;
+}
+
+static int rwv(struct blk *b, uint64_t off, struct iovec *iov, int cnt, bool write)
+{
+	uint64_t len = 0;
+	int ret;
+
+	for (int i = 0; i < cnt; i++)
+		len += iov[i].iov_len;
+	ret = check_req(b, off, len, write);
+	if (ret < 0 || !len)
+		return ret;
+	pthread_mutex_lock(&b->lock);
+	if (write ? b->drv->pwritev != NULL : b->drv->preadv != NULL) {
+		ret = write ? b->drv->pwritev(b, off, iov, cnt) : b->drv->preadv(b, off, iov, cnt);
+	} else {
+		for (int i = 0; i < cnt && ret == 0; i++) {
+			if (iov[i].iov_len)
+				ret = write ? b->drv->pwrite(b, off, iov[i].iov_base, iov[i].iov_len)
+					    : b->drv->pread(b, off, iov[i].iov_base, iov[i].iov_len);
+			off += iov[i].iov_len;
+		}
+	}
+	pthread_mutex_unlock(&b->lock);
+	return ret;
+}
+
+int blk_preadv(struct blk *b, uint64_t off, struct iovec *iov, int iovcnt)
+{
+	return rwv(b, off, iov, iovcnt, false);
+}
+
+int blk_pwritev(struct blk *b, uint64_t off, struct iovec *iov, int iovcnt)
+{
+	return rwv(b, off, iov, iovcnt, true);
 }
 
 int blk_pwrite_compressed(struct blk *b, uint64_t off, const void *buf,

@@ -14,6 +14,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
+#include <sys/uio.h>
 
 #define BLK_ERR_LEN 256
 #define BLK_MAX_CHAIN 64	/* deepest backing chain we follow */
@@ -67,6 +68,14 @@ struct blk_driver {
 	void (*close)(struct blk *b);
 	int (*pread)(struct blk *b, uint64_t off, void *buf, size_t len);
 	int (*pwrite)(struct blk *b, uint64_t off, const void *buf, size_t len);
+	/*
+	 * Optional: the same for a list of buffers, in one system call where
+	 * the format allows (a guest's request is one buffer per page). The
+	 * iovec array is the driver's to modify. Without them blk_preadv and
+	 * blk_pwritev go buffer by buffer.
+	 */
+	int (*preadv)(struct blk *b, uint64_t off, struct iovec *iov, int iovcnt);
+	int (*pwritev)(struct blk *b, uint64_t off, struct iovec *iov, int iovcnt);
 	int (*flush)(struct blk *b);
 	int (*discard)(struct blk *b, uint64_t off, uint64_t len);
 	int (*write_zeroes)(struct blk *b, uint64_t off, uint64_t len,
@@ -116,6 +125,9 @@ const char *blk_errmsg(const struct blk *b);
 
 int blk_pread(struct blk *b, uint64_t off, void *buf, size_t len);
 int blk_pwrite(struct blk *b, uint64_t off, const void *buf, size_t len);
+/* Vectored: iov (iovcnt > 0) may be changed by the call. */
+int blk_preadv(struct blk *b, uint64_t off, struct iovec *iov, int iovcnt);
+int blk_pwritev(struct blk *b, uint64_t off, struct iovec *iov, int iovcnt);
 int blk_flush(struct blk *b);
 int blk_discard(struct blk *b, uint64_t off, uint64_t len);
 int blk_write_zeroes(struct blk *b, uint64_t off, uint64_t len,
@@ -208,5 +220,8 @@ int blk_lock_image(int fd, bool write, char *err, size_t errlen);
 /* pread/pwrite helpers that loop over short transfers; -errno. */
 int blk_file_pread(int fd, void *buf, size_t len, uint64_t off);
 int blk_file_pwrite(int fd, const void *buf, size_t len, uint64_t off);
+/* preadv/pwritev to completion (iov is consumed); reads past EOF are zeroes. */
+int blk_file_preadv(int fd, struct iovec *iov, int iovcnt, uint64_t off);
+int blk_file_pwritev(int fd, struct iovec *iov, int iovcnt, uint64_t off);
 
 #endif

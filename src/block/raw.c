@@ -102,6 +102,46 @@ static int raw_pwrite(struct blk *b, uint64_t off, const void *buf, size_t len)
 	return ret;
 }
 
+/*
+ * One preadv/pwritev for the whole list when the file takes it as it is:
+ * always for buffered I/O, and for O_DIRECT when every buffer and the
+ * offset are aligned (a guest's page-sized buffers are). Otherwise buffer
+ * by buffer, each through the bounce path if it needs it.
+ */
+static int raw_rwv(struct blk *b, uint64_t off, struct iovec *iov, int cnt, bool write)
+{
+	bool whole = !b->direct || !(off % DIRECT_ALIGN);
+	int ret = 0;
+
+	for (int i = 0; i < cnt && whole; i++)
+		whole = !b->direct || aligned(0, iov[i].iov_base, iov[i].iov_len);
+	if (whole) {
+		ret = write ? blk_file_pwritev(b->fd, iov, cnt, off)
+			    : blk_file_preadv(b->fd, iov, cnt, off);
+		if (ret < 0)
+			blk_set_err(b, "%s at %#llx: %s", write ? "write" : "read",
+				    (unsigned long long)off, strerror(-ret));
+		return ret;
+	}
+	for (int i = 0; i < cnt && ret == 0; i++) {
+		if (iov[i].iov_len)
+			ret = write ? raw_pwrite(b, off, iov[i].iov_base, iov[i].iov_len)
+				    : raw_pread(b, off, iov[i].iov_base, iov[i].iov_len);
+		off += iov[i].iov_len;
+	}
+	return ret;
+}
+
+static int raw_preadv(struct blk *b, uint64_t off, struct iovec *iov, int cnt)
+{
+	return raw_rwv(b, off, iov, cnt, false);
+}
+
+static int raw_pwritev(struct blk *b, uint64_t off, struct iovec *iov, int cnt)
+{
+	return raw_rwv(b, off, iov, cnt, true);
+}
+
 static int raw_flush(struct blk *b)
 {
 	if (fdatasync(b->fd) < 0) {
@@ -206,6 +246,8 @@ const struct blk_driver blk_raw_driver = {
 	.open = raw_open,
 	.pread = raw_pread,
 	.pwrite = raw_pwrite,
+	.preadv = raw_preadv,
+	.pwritev = raw_pwritev,
 	.flush = raw_flush,
 	.discard = raw_discard,
 	.write_zeroes = raw_write_zeroes,
