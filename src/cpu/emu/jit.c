@@ -733,48 +733,36 @@ static void emit_stack(struct emit *e, const struct dinsn *d, const struct jit_f
 	bool push = f->kind == JF_PUSH || f->kind == JF_CALL;
 	uint8_t *slow[6];
 
-	if (f->kind == JF_CALL || f->kind == JF_RET) {
-		load(e, RAX, GPR(EMU_RSP), 8);
-		if (push) {
-			put8(e, 0x48); put8(e, 0x83); put8(e, 0xE8); put8(e, 8);   /* sub rax, 8 */
-		}
-		unsigned k = emit_tlb_probe(e, push, 8, slow);
-		if (push) {
-			rip_to(e, RDX, next_off);                                  /* the return address */
-			put8(e, 0x48); put8(e, 0x89); put8(e, 0x14); put8(e, 0x0E);   /* mov [rsi + rcx], rdx */
-			mem_op(e, true, 0x83, 5, GPR(EMU_RSP));                    /* sub qword [], 8 */
-			put8(e, 8);
-			put8(e, 0x48); put8(e, 0x8D); put8(e, 0x82);               /* lea rax, [rdx + rel32] */
-			put32(e, (uint32_t)d->op[0].val);
-		} else {
-			put8(e, 0x48); put8(e, 0x8B); put8(e, 0x04); put8(e, 0x0E);   /* mov rax, [rsi + rcx] */
-			mem_op(e, true, 0x83, 0, GPR(EMU_RSP));                    /* add qword [], 8 */
-			put8(e, 8);
-		}
-		store64(e, RAX, OFF(next_rip));
-		emit_slow_path(e, d, i, off, next_off, slow, k, push, exit_jump);
-		return;
-	}
-
 	load(e, RAX, GPR(EMU_RSP), 8);
 	if (push) {
-		put8(e, 0x48); put8(e, 0x83); put8(e, 0xE8); put8(e, 8);   /* sub rax, 8 */
+		put8(e, 0x48); put8(e, 0x83); put8(e, 0xE8); put8(e, 8);       /* sub rax, 8 */
 	}
 	unsigned k = emit_tlb_probe(e, push, 8, slow);
-	if (push) {
+	switch (f->kind) {
+	case JF_CALL:
+		rip_to(e, RDX, next_off);                                      /* the return address */
+		put8(e, 0x48); put8(e, 0x89); put8(e, 0x14); put8(e, 0x0E);   /* mov [rsi + rcx], rdx */
+		put8(e, 0x48); put8(e, 0x8D); put8(e, 0x82);                   /* lea rax, [rdx + rel32] */
+		put32(e, (uint32_t)d->op[0].val);
+		store64(e, RAX, OFF(next_rip));
+		break;
+	case JF_PUSH:
 		if (d->op[0].kind == OPK_IMM)
 			load_imm(e, RAX, (uint64_t)d->op[0].val);
 		else
 			load(e, RAX, GPR(d->op[0].reg), 8);
 		put8(e, 0x48); put8(e, 0x89); put8(e, 0x04); put8(e, 0x0E);   /* mov [rsi + rcx], rax */
-		mem_op(e, true, 0x83, 5, GPR(EMU_RSP));                      /* sub qword [], 8 */
-		put8(e, 8);
-	} else {
+		break;
+	default:        /* POP, RET */
 		put8(e, 0x48); put8(e, 0x8B); put8(e, 0x04); put8(e, 0x0E);   /* mov rax, [rsi + rcx] */
-		mem_op(e, true, 0x83, 0, GPR(EMU_RSP));                      /* add qword [], 8 */
-		put8(e, 8);
-		store64(e, RAX, GPR(d->op[0].reg));
+		break;
 	}
+	mem_op(e, true, 0x83, push ? 5 : 0, GPR(EMU_RSP));                 /* sub/add qword [], 8 */
+	put8(e, 8);
+	if (f->kind == JF_POP)
+		store64(e, RAX, GPR(d->op[0].reg));
+	else if (f->kind == JF_RET)
+		store64(e, RAX, OFF(next_rip));
 	emit_slow_path(e, d, i, off, next_off, slow, k, push, exit_jump);
 }
 
