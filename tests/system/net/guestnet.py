@@ -8,6 +8,7 @@ in turn, so none of them stalls on a full pseudo-terminal.
 import base64
 import os
 import re
+import shutil
 import sys
 import time
 
@@ -18,7 +19,7 @@ sys.path.insert(0, os.path.join(HERE, "..", "linux"))
 import linuxguest  # noqa: E402
 from vmtest import check  # noqa: E402
 from vireodtest import Console  # noqa: E402
-from nettest import run  # noqa: E402
+from nettest import Namespaces, run  # noqa: E402
 
 # quiet: the boot log is not what these tests look at, and every byte of
 # it crosses the emulated UART.
@@ -49,6 +50,24 @@ a=${REMOTE_ADDR#\\[}
 a=${a%\\]}
 printf 'Content-Type: text/plain\\r\\n\\r\\npeer %s\\n' "${a#::ffff:}"
 """
+
+
+def setup_or_skip():
+    """What every real-guest network test needs first: root, virsh, vireod
+    and vireo, the default guest (exit 77 when it cannot be built) and the
+    host namespace "h" (returned)."""
+    if os.geteuid() != 0:
+        print("SKIP: network namespaces need root")
+        sys.exit(77)
+    if not shutil.which("virsh") or not os.environ.get("VIREOD") or not os.environ.get("VIREO"):
+        print("FAIL: virsh, VIREOD and VIREO are required")
+        sys.exit(1)
+    linuxguest.guest_files()
+    ns = Namespaces()
+    if not ns.add("h"):
+        print("SKIP: cannot create network namespaces")
+        sys.exit(77)
+    return ns
 
 
 def domain_xml(name, kernel, initrd, nics, memory_mib=256):

@@ -33,7 +33,7 @@ import guestnet  # noqa: E402
 from guestnet import Guest, boot, check_nothing_left, dnsmasq_pids  # noqa: E402
 import vmtest  # noqa: E402
 from vmtest import check, finish  # noqa: E402
-from nettest import Daemon, Namespaces, http_get, http_server, mkdtemp, wait_for  # noqa: E402
+from nettest import Daemon, http_get, http_server, mkdtemp, wait_for  # noqa: E402
 
 RT = """<network><name>rt</name><forward mode='route' dev='vbr0'/><bridge name='vbrt'/>
   <ip address='10.230.0.1' prefix='24'>
@@ -100,17 +100,7 @@ def test_bridge(ns, gc, tmp):
 
 
 def main():
-    if os.geteuid() != 0:
-        print("SKIP: network namespaces need root")
-        sys.exit(77)
-    if not shutil.which("virsh") or not os.environ.get("VIREOD") or not os.environ.get("VIREO"):
-        print("FAIL: virsh, VIREOD and VIREO are required")
-        sys.exit(1)
-    guestnet.linuxguest.guest_files()   # exits 77 when it cannot be built
-    ns = Namespaces()
-    if not ns.add("h"):
-        print("SKIP: cannot create network namespaces")
-        sys.exit(77)
+    ns = guestnet.setup_or_skip()
     tmp = mkdtemp()
     d = gc = None
     try:
