@@ -22,6 +22,8 @@
 /* --serial unix: output before the first client connects, kept for it. */
 #define EARLY_MAX (64 * 1024)
 #define RETRY_MS 5
+/* How long a guest write waits for a reader whose buffer is full. */
+#define STALL_WAIT_MS 1000
 
 struct chardev {
 	struct loop *loop;
@@ -33,6 +35,8 @@ struct chardev {
 	struct termios saved;
 	bool escape;                /* saw Ctrl-A */
 	pthread_mutex_t out_lock;
+	bool out_stalled;           /* the reader let its buffer fill: drop output */
+	bool out_dropped_logged;
 
 	chardev_input_fn input;
 	void *input_opaque;
@@ -132,6 +136,7 @@ static void accept_client(struct loop *l, int fd, short revents, void *opaque)
 			log_warn("serial: early output lost: %s", strerror(errno));
 	}
 	ch->had_client = true;
+	ch->out_stalled = false;
 	free(ch->early);
 	ch->early = NULL;
 	ch->nearly = 0;
@@ -291,25 +296,39 @@ void chardev_write(struct chardev *ch, const uint8_t *buf, size_t len)
 			ch->nearly += n;
 		}
 	}
-	if (ch->out_fd >= 0) {
-		/* A pty nobody reads, or a socket client that stalls, loses
-		 * output rather than stalling the vCPU. */
-		while (len) {
-			ssize_t n = write(ch->out_fd, buf, len);
-			if (n < 0 && errno == EINTR)
-				continue;
-			/* stdout may share stdin's O_NONBLOCK (one tty): wait a
-			 * little for the terminal, but never forever. */
-			if (n < 0 && errno == EAGAIN && ch->kind == SERIAL_STDIO) {
-				struct pollfd p = { .fd = ch->out_fd, .events = POLLOUT };
-				if (poll(&p, 1, 1000) > 0)
-					continue;
-			}
-			if (n <= 0)
-				break;
+	while (ch->out_fd >= 0 && len) {
+		ssize_t n = write(ch->out_fd, buf, len);
+
+		if (n > 0) {
+			if (ch->out_stalled)
+				log_info("serial: the reader is back; output resumes");
+			ch->out_stalled = false;
 			buf += n;
 			len -= n;
+			continue;
 		}
+		if (n < 0 && errno == EINTR)
+			continue;
+		/*
+		 * A full buffer: the reader is slow (a management daemon
+		 * that a loaded host has not scheduled yet: the UART writes
+		 * a byte at a time, each a packet of about 1 KiB in the
+		 * socket's accounting, so a few hundred bytes fill it) or
+		 * not reading at all (a pty nobody has opened). Wait for it a while, as a UART with flow control
+		 * would; a reader that stays away loses output, without a
+		 * wait per byte, until it reads again.
+		 */
+		if (n < 0 && errno == EAGAIN && !ch->out_stalled) {
+			struct pollfd p = { .fd = ch->out_fd, .events = POLLOUT };
+
+			if (poll(&p, 1, STALL_WAIT_MS) > 0 && (p.revents & POLLOUT))
+				continue;
+			ch->out_stalled = true;
+			if (!ch->out_dropped_logged)
+				log_warn("serial: the reader takes no output; dropping it until it does");
+			ch->out_dropped_logged = true;
+		}
+		break;
 	}
 	pthread_mutex_unlock(&ch->out_lock);
 }

@@ -135,6 +135,43 @@ def serial_socket_early():
           f"the first serial client gets the output from the start ({out[:40]!r})")
     vm.kill()
 
+def serial_socket_slow_reader():
+    """--serial unix: a reader that falls behind for a moment (vireod on a
+    loaded host) loses nothing: vireo waits for it, as a UART with flow
+    control would, rather than dropping the guest's bytes. The guest
+    resets and boots over and over, printing the same report each time."""
+    sock = os.path.join(tempfile.mkdtemp(prefix="vireo-serial-"), "serial")
+    vm = VM("--accel", accel, "--cmdline", "testkernel.action=reset",
+            "--serial", f"unix:{sock}", control=True)
+    q = vm.qmp()
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    s.connect(sock)
+    out = b""
+    for _ in range(5):
+        time.sleep(0.2)     # a reader busy elsewhere, briefly
+        s.settimeout(0.05)
+        try:
+            while data := s.recv(65536):
+                out += data
+        except socket.timeout:
+            pass
+    q.cmd("qmp_capabilities")
+    q.cmd("quit")
+    s.settimeout(10)
+    try:
+        while data := s.recv(65536):
+            out += data
+    except socket.timeout:
+        pass
+    s.close()
+    check(vm.wait(timeout=30) == 0, "slow reader: quit, exit 0")
+    boots = out.split(b"testkernel: start")[1:-1]   # whole boots only
+    first = boots[0] if boots else b""
+    bad = [b for b in boots if b != first]
+    check(len(boots) >= 3 and first.rstrip().endswith(b"testkernel: reset") and not bad,
+          f"a slow serial reader gets every byte: {len(boots)} boots, {len(bad)} cut "
+          f"({bad[0][-60:] if bad else b''!r})")
+
 
 powerdown()
 quit_cmd()
@@ -142,4 +179,5 @@ sigterm()
 reset()
 triple_fault()
 serial_socket_early()
+serial_socket_slow_reader()
 vmtest.finish()
