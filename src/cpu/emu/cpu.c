@@ -196,12 +196,15 @@ static void print_stats(const struct emu_cpu *c)
 	fprintf(stderr,
 		"emu stats vcpu %u: decoded %llu insns in %llu pages, %llu cache resets, "
 		"%llu code-page writes (all vCPUs); translated %llu blocks, %llu translator "
-		"resets; pio %llu, mmio %llu, lapic %llu; interrupts %llu, int n %llu, hlt %llu; "
+		"resets; blocks run %llu interpreted, %llu translated entered from the loop, "
+		"chains not made: %llu cross-page, %llu slot taken; pio %llu, mmio %llu, lapic %llu; interrupts %llu, int n %llu, hlt %llu; "
 		"exceptions%s\n",
 		c->apic_id, (unsigned long long)s->decoded_insns,
 		(unsigned long long)s->decoded_pages, (unsigned long long)s->cache_resets,
 		(unsigned long long)atomic_load(&c->sh->code_writes),
 		(unsigned long long)s->jit_blocks, (unsigned long long)s->jit_resets,
+		(unsigned long long)s->interp_blocks, (unsigned long long)s->jit_entries,
+		(unsigned long long)s->chain_cross_page, (unsigned long long)s->chain_slot_taken,
 		(unsigned long long)s->pio, (unsigned long long)s->mmio,
 		(unsigned long long)s->lapic, (unsigned long long)s->interrupts,
 		(unsigned long long)s->soft_ints, (unsigned long long)s->hlts,
@@ -568,10 +571,13 @@ static inline void run_block(struct emu_cpu *c)
 			       emu_jit_translate(c, w, n))) {
 			if (c->jit_prev)
 				emu_jit_chain(c, d, prev_la);
+			c->stats.jit_entries++;
 			w->jit(c, d, rip);
 			return;
 		}
 	}
+	c->stats.interp_blocks++;
+	c->jit_prev = NULL;     /* not a successor of the last translation */
 	/* Only a block's last instruction and its conditional branches may
 	 * jump (a taken one ends the block), so RIP stays in a register
 	 * instead of going through c->next_rip. */

@@ -209,7 +209,7 @@ struct code_page {
 #define CODE_HASH 4096
 #define BLOCK_MAX_INSNS 64            /* decoded block length (decode.c) */
 #define FC_NONE (~0ULL)
-#define FCACHE_SIZE 32
+#define FCACHE_SIZE 256
 #define CODE_MAX_PAGES 8192
 /* Decoded entries (80 bytes each) kept per vCPU before the cache starts
  * afresh: a Linux boot decodes about 460,000 (36 MiB) in all, but runs
@@ -223,6 +223,11 @@ struct code_page {
 struct emu_stats {
 	uint64_t decoded_insns, decoded_pages, cache_resets;
 	uint64_t jit_blocks, jit_resets;
+	/* Blocks the run loop ran: interpreted, or entered translated (each
+	 * such entry but the loop's first is a chain that did not hold);
+	 * why a chain slot was not filled: the successor on another code
+	 * page, or the slot already holding another successor. */
+	uint64_t interp_blocks, jit_entries, chain_cross_page, chain_slot_taken;
 	uint64_t pio, mmio, lapic;
 	uint64_t interrupts, soft_ints, hlts;
 	uint64_t exceptions[32];
@@ -394,6 +399,16 @@ static inline void emu_fetch_forget(struct emu_cpu *c)
 	c->fc_la = FC_NONE;
 	for (unsigned i = 0; i < FCACHE_SIZE; i++)
 		c->fcache[i].tag = 0;
+}
+/* Forget linear page la's code page only (INVLPG). */
+static inline void emu_fetch_forget_page(struct emu_cpu *c, uint64_t la)
+{
+	struct fetch_ent *fe = &c->fcache[(la >> 12) % FCACHE_SIZE];
+
+	if ((fe->tag & ~0xFFFULL) == (la & ~0xFFFULL))
+		fe->tag = 0;
+	if (c->fc_la == (la & ~0xFFFULL))
+		c->fc_la = FC_NONE;
 }
 void emu_decode_init(struct emu_cpu *c);
 void emu_decode_free(struct emu_cpu *c);

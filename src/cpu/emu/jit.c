@@ -18,9 +18,10 @@
  * A fault inside a handler longjmps out of the generated code to
  * emu_cpu_run(), as it would out of the interpreter's loop.
  *
- * A translation ends in a stub that goes straight on into the block that
- * followed it last time, on the same page, when nothing has changed that
- * the run loop would check (struct jit_chain).
+ * A translation ends in a stub that goes straight on into a translated
+ * block that followed it before (two per translation, then a jump cache
+ * by RIP), on any code page, when nothing has changed that the run loop
+ * or a fetch would check (struct jit_chain).
  *
  * Translations live in a per-vCPU buffer; when it is full, every
  * translation is dropped and the buffer starts again. A translation hangs
@@ -42,72 +43,60 @@
  * the hot code and costs less RSS than one that holds everything. */
 #define JIT_BUF_SIZE (4u << 20)
 /* Host bytes one instruction can take (at most an inline store with its
- * TLB checks and the handler call behind them: about 320), and the slot,
- * prologue, fall-through and exit stub (under 350); checked after each
- * block. */
+ * TLB checks and the handler call behind them: about 320), and the two
+ * slots, prologue, fall-through and exit stub (under 200); checked after
+ * each block. */
 #define JIT_INSN_MAX 384
 #define JIT_FIXED    512
 
 struct emu_jit {
 	uint8_t *buf;
 	size_t used;
+	size_t fixed;          /* the chaining code at the start, kept across resets */
+	struct jit_chain *jcache;
 };
 
 /*
- * Chaining: each translation is preceded by one slot naming the block
- * that last followed it on the same code page. Its exit stub jumps
- * straight into that block's body when the next RIP is the slot's, the
- * fetch cache still holds the page (same linear page, generation
- * unchanged since the slot was filled) and the run loop would have gone
- * on anyway (budget left, no interrupt pending, no shadow, not halted),
- * doing the run loop's bookkeeping itself. The page's decoding must be
- * the one the slot was filled from (code_page.epoch). Otherwise it returns to the
- * run loop, leaving its slot in c->jit_prev for the loop to fill.
+ * Chaining: each translation is preceded by two slots naming blocks that
+ * followed it (a conditional branch has two successors; a return or an
+ * indirect jump keeps its two most recent targets). Its exit stub jumps
+ * straight into such a block's body when the next RIP is a slot's, the
+ * run loop would have gone on anyway (budget left, no interrupt pending,
+ * no shadow, not halted), and the slot's code page is still what the
+ * fetch would find: on the same page, the fetch cache's current page and
+ * generation; on another page, its entry in c->fcache for this mode and
+ * CPL (flushed with the TLB) and the page's current generation. Either
+ * way the page's decoding must be the one the slot was filled from
+ * (code_page.epoch). The stub does the run loop's bookkeeping itself,
+ * and otherwise returns to the loop, leaving its slots in c->jit_prev
+ * for the loop to fill.
  */
 struct jit_chain {
 	uint64_t rip;          /* CHAIN_EMPTY until filled */
 	uint64_t body;         /* the successor's code after its prologue */
 	uint64_t doff;         /* its entry's offset in the page's entries */
+	struct code_page *page;
+	struct fetch_ent *fe;  /* the successor page's fetch-cache entry */
+	_Atomic uint32_t *genp; /* and its generation in the shared code map */
 	uint32_t epoch;        /* the page's decoding the entries are of */
 	uint32_t n;            /* its instructions (charged to the budget) */
+	uint64_t pad;          /* to 64 bytes: the jump cache indexes by shift */
 };
+_Static_assert(sizeof(struct jit_chain) == 64, "jit_chain is 64 bytes");
+
+/*
+ * The jump cache: translated blocks by RIP, hashed, tried when neither
+ * slot names the next RIP (a return to one of many callers, an indirect
+ * call), with the same checks as a slot.
+ */
+#define JCACHE_SIZE 4096
+
+static unsigned jcache_index(uint64_t rip)
+{
+	return (unsigned)(rip ^ (rip >> 12)) & (JCACHE_SIZE - 1);
+}
 
 #define CHAIN_EMPTY 0x8000000000000001ULL   /* never a 64-bit-mode RIP */
-
-struct emu_jit *emu_jit_create(void)
-{
-	struct emu_jit *j = calloc(1, sizeof(*j));
-	if (!j)
-		return NULL;
-	j->buf = mmap(NULL, JIT_BUF_SIZE, PROT_READ | PROT_WRITE | PROT_EXEC,
-		      MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-	if (j->buf == MAP_FAILED) {
-		free(j);
-		return NULL;
-	}
-	return j;
-}
-
-void emu_jit_destroy(struct emu_jit *j)
-{
-	if (!j)
-		return;
-	munmap(j->buf, JIT_BUF_SIZE);
-	free(j);
-}
-
-void emu_jit_reset(struct emu_cpu *c)
-{
-	if (!c->jit)
-		return;
-	for (unsigned h = 0; h < CODE_HASH; h++)
-		for (struct code_page *p = c->hash[h]; p; p = p->next)
-			for (unsigned i = 0; i < p->n; i++)
-				p->insns[i].jit = NULL;
-	c->jit->used = 0;
-	c->jit_prev = NULL;
-	c->stats.jit_resets++;
-}
 
 /* --- emitter --- */
 
@@ -119,7 +108,7 @@ struct emit {
 #define GPR(r)  (OFF(gpr) + 8 * (int32_t)(r))
 
 /* Host registers used by generated code (their encoding numbers). */
-enum { RAX = 0, RCX = 1, RDX = 2 };
+enum { RAX = 0, RCX = 1, RDX = 2, RBX = 3 };
 
 static void put8(struct emit *e, uint8_t v)
 {
@@ -230,6 +219,7 @@ static void patch_to(uint8_t *field, const uint8_t *target)
 }
 
 #define CC_B  0x2
+#define CC_E  0x4
 #define CC_NE 0x5
 
 static const uint8_t prologue[] = {
@@ -239,18 +229,44 @@ static const uint8_t prologue[] = {
 	0x49, 0x89, 0xF5,               /* mov r13, rsi */
 };
 
-/*
- * The exit stub: c->rip = c->next_rip, then into the chained block if the
- * slot says so and the run loop would go on, else return.
- */
-static void emit_exit(struct emit *e, struct jit_chain *slot)
+/* opcode with a [base + disp32] operand and reg in ModRM.reg (base not
+ * rsp, rbp, r12 or r13, whose encodings differ). */
+static void base_op(struct emit *e, bool wide, const uint8_t *opc, size_t n, unsigned reg,
+		    unsigned base, int32_t disp)
 {
-	uint8_t *to_ret[12];
-	unsigned k = 0;
-	static const uint8_t w = 0x48;
+	if (wide || reg >= 8 || base >= 8)
+		put8(e, (uint8_t)(0x40 | (wide ? 8 : 0) | (reg >= 8 ? 4 : 0) | (base >= 8 ? 1 : 0)));
+	emit_bytes(e, opc, n);
+	put8(e, (uint8_t)(0x80 | (reg & 7) << 3 | (base & 7)));
+	put32(e, (uint32_t)disp);
+}
 
-	load(e, RAX, OFF(next_rip), 8);
-	store64(e, RAX, OFF(rip));
+enum { RSI = 6, RDI = 7, R8 = 8, R13 = 13 };
+#define SLOT(f) ((int32_t)offsetof(struct jit_chain, f))
+#define MOV ((const uint8_t[]){ 0x8B })
+#define CMP ((const uint8_t[]){ 0x3B })
+
+/* rcx = rax & ~0xFFF: the next RIP's linear page. */
+static void next_page_to_rcx(struct emit *e)
+{
+	static const uint8_t page[] = {
+		0x48, 0x89, 0xC1,                          /* mov rcx, rax */
+		0x48, 0x81, 0xE1, 0x00, 0xF0, 0xFF, 0xFF,  /* and rcx, ~0xFFF */
+	};
+	emit_bytes(e, page, sizeof(page));
+}
+
+/*
+ * The chaining code every exit stub jumps to, with rax = the next RIP and
+ * rdi = the translation's slots: into a chained block if a slot says so
+ * and the run loop would go on, else back to the run loop with the slots
+ * in c->jit_prev. rsi holds the matching slot, rdx its code page.
+ */
+static void emit_chain_helper(struct emit *e, struct jit_chain *jcache)
+{
+	uint8_t *to_ret[16], *found, *cross, *go;
+	unsigned k = 0;
+
 	static const int32_t flags[] = { OFF(shadow), OFF(irq_pending), OFF(halted),
 					 OFF(wait_sipi) };
 	for (unsigned i = 0; i < 4; i++) {
@@ -258,33 +274,93 @@ static void emit_exit(struct emit *e, struct jit_chain *slot)
 		put8(e, 0);
 		to_ret[k++] = jcc_fwd(e, CC_NE);
 	}
-	rip_op(e, (const uint8_t[]){ w, 0x3B }, 2, RAX, &slot->rip);  /* cmp rax, [] */
-	to_ret[k++] = jcc_fwd(e, CC_NE);
-	static const uint8_t page[] = {
-		0x48, 0x89, 0xC1,                      /* mov rcx, rax */
-		0x48, 0x81, 0xE1, 0x00, 0xF0, 0xFF, 0xFF,  /* and rcx, ~0xFFF */
+	static const uint8_t slot0[] = { 0x48, 0x89, 0xFE };    /* mov rsi, rdi */
+	emit_bytes(e, slot0, sizeof(slot0));
+	base_op(e, true, CMP, 1, RAX, RSI, SLOT(rip));
+	found = jcc_fwd(e, CC_E);
+	static const uint8_t next_slot[] = { 0x48, 0x83, 0xC6, sizeof(struct jit_chain) };
+	emit_bytes(e, next_slot, sizeof(next_slot));             /* add rsi, slot size */
+	base_op(e, true, CMP, 1, RAX, RSI, SLOT(rip));
+	uint8_t *found2 = jcc_fwd(e, CC_E);
+	static const uint8_t hash[] = {
+		0x48, 0x89, 0xC1,                          /* mov rcx, rax */
+		0x48, 0xC1, 0xE9, 0x0C,                    /* shr rcx, 12 */
+		0x48, 0x31, 0xC1,                          /* xor rcx, rax */
+		0x81, 0xE1, (JCACHE_SIZE - 1) & 0xFF, (JCACHE_SIZE - 1) >> 8, 0, 0,  /* and ecx, mask */
+		0x48, 0xC1, 0xE1, 0x06,                    /* shl rcx, 6 */
 	};
-	emit_bytes(e, page, sizeof(page));
+	emit_bytes(e, hash, sizeof(hash));
+	load_imm(e, RSI, (uint64_t)(uintptr_t)jcache);
+	static const uint8_t add_rsi_rcx[] = { 0x48, 0x01, 0xCE };   /* add rsi, rcx */
+	emit_bytes(e, add_rsi_rcx, sizeof(add_rsi_rcx));
+	base_op(e, true, CMP, 1, RAX, RSI, SLOT(rip));
+	to_ret[k++] = jcc_fwd(e, CC_NE);
+	patch_to(found, e->p);
+	patch_to(found2, e->p);
+	next_page_to_rcx(e);
+	base_op(e, true, MOV, 1, RDX, RSI, SLOT(page));
 	mem_op(e, true, 0x3B, RCX, OFF(fc_la));            /* cmp rcx, fc_la */
+	cross = jcc_fwd(e, CC_NE);
+
+	/* The same page as the block that ran: the fetch cache's. */
+	mem_op(e, true, 0x3B, RDX, OFF(fc_page));          /* cmp rdx, fc_page */
 	to_ret[k++] = jcc_fwd(e, CC_NE);
 	mem_op(e, true, 0x8B, RCX, OFF(fc_genp));          /* mov rcx, fc_genp */
 	put8(e, 0x8B);                                      /* mov ecx, [rcx] */
 	put8(e, 0x09);
 	mem_op(e, false, 0x3B, RCX, OFF(fc_gen));          /* cmp ecx, fc_gen */
 	to_ret[k++] = jcc_fwd(e, CC_NE);
-	/* ... and still the same decoding of it (not a new one that a
-	 * write between two fetches left at the same generation) */
-	put8(e, 0x48); put8(e, 0x8B); put8(e, 0x8B);                /* mov rcx, fc_page */
-	put32(e, (uint32_t)OFF(fc_page));
-	put8(e, 0x8B); put8(e, 0x89);                               /* mov ecx, [rcx + epoch] */
-	put32(e, (uint32_t)offsetof(struct code_page, epoch));
-	rip_op(e, (const uint8_t[]){ 0x3B }, 1, RCX, &slot->epoch);
+	base_op(e, false, MOV, 1, RCX, RDX, (int32_t)offsetof(struct code_page, epoch));
+	base_op(e, false, CMP, 1, RCX, RSI, SLOT(epoch));
 	to_ret[k++] = jcc_fwd(e, CC_NE);
+	put8(e, 0xE9);                                      /* jmp go */
+	go = e->p;
+	put32(e, 0);
+
+	/* Another page: its fetch-cache entry, tagged with this mode and CPL,
+	 * must still hold the slot's page, at its current generation. */
+	patch_to(cross, e->p);
+	static const uint8_t movzx[] = { 0x0F, 0xB6 };        /* movzx r8d, byte [rbx + dmode] */
+	base_op(e, false, movzx, 2, R8, RBX, OFF(dmode));
+	static const uint8_t tag_low[] = {
+		0x41, 0xC1, 0xE0, 0x02,                    /* shl r8d, 2 */
+		0x41, 0x83, 0xC8, 0x01,                    /* or r8d, 1 */
+	};
+	emit_bytes(e, tag_low, sizeof(tag_low));
+	mem_op(e, false, 0x80, 7, OFF(cpl));               /* cmp byte cpl, 3 */
+	put8(e, 3);
+	static const uint8_t user_bit[] = {
+		0x75, 0x04,                                /* jne +4 */
+		0x41, 0x83, 0xC8, 0x02,                    /* or r8d, 2 */
+		0x4C, 0x09, 0xC1,                          /* or rcx, r8 */
+	};
+	emit_bytes(e, user_bit, sizeof(user_bit));
+	base_op(e, true, MOV, 1, R8, RSI, SLOT(fe));
+	base_op(e, true, CMP, 1, RCX, R8, (int32_t)offsetof(struct fetch_ent, tag));
+	to_ret[k++] = jcc_fwd(e, CC_NE);
+	base_op(e, true, CMP, 1, RDX, R8, (int32_t)offsetof(struct fetch_ent, page));
+	to_ret[k++] = jcc_fwd(e, CC_NE);
+	base_op(e, false, MOV, 1, RCX, RDX, (int32_t)offsetof(struct code_page, epoch));
+	base_op(e, false, CMP, 1, RCX, RSI, SLOT(epoch));
+	to_ret[k++] = jcc_fwd(e, CC_NE);
+	base_op(e, true, MOV, 1, R8, RSI, SLOT(genp));
+	static const uint8_t gen_load[] = { 0x41, 0x8B, 0x08 };  /* mov ecx, [r8] */
+	emit_bytes(e, gen_load, sizeof(gen_load));
+	base_op(e, false, CMP, 1, RCX, RDX, (int32_t)offsetof(struct code_page, gen));
+	to_ret[k++] = jcc_fwd(e, CC_NE);
+	/* The fetch cache moves to the successor's page, as a fetch would. */
+	mem_op(e, false, 0x89, RCX, OFF(fc_gen));
+	store64(e, RDX, OFF(fc_page));
+	base_op(e, true, (const uint8_t[]){ 0x89 }, 1, R8, RBX, OFF(fc_genp));
+	next_page_to_rcx(e);
+	store64(e, RCX, OFF(fc_la));
+
+	patch_to(go, e->p);
 	mem_op(e, false, 0x8B, RCX, OFF(budget));          /* mov ecx, budget */
-	rip_op(e, (const uint8_t[]){ 0x2B }, 1, RCX, &slot->n);   /* sub ecx, n */
+	base_op(e, false, (const uint8_t[]){ 0x2B }, 1, RCX, RSI, SLOT(n));  /* sub ecx, n */
 	to_ret[k++] = jcc_fwd(e, CC_B);
 	mem_op(e, false, 0x89, RCX, OFF(budget));
-	rip_op(e, (const uint8_t[]){ 0x8B }, 1, RCX, &slot->n);   /* mov ecx, n */
+	base_op(e, false, MOV, 1, RCX, RSI, SLOT(n));
 	mem_op(e, true, 0x01, RCX, OFF(icount));           /* add icount, rcx */
 	store_imm8(e, OFF(exit_req), 0);
 	store64(e, RAX, OFF(insn_rip));
@@ -292,17 +368,14 @@ static void emit_exit(struct emit *e, struct jit_chain *slot)
 	store64(e, RCX, OFF(insn_rsp));
 	static const uint8_t r12_rax[] = { 0x49, 0x89, 0xC4 };   /* mov r12, rax */
 	emit_bytes(e, r12_rax, sizeof(r12_rax));
-	/* r13 = fc_page->insns + doff */
-	put8(e, 0x4C); put8(e, 0x8B); put8(e, 0xAB); put32(e, (uint32_t)OFF(fc_page));
-	put8(e, 0x4D); put8(e, 0x8B); put8(e, 0xAD);
-	put32(e, (uint32_t)offsetof(struct code_page, insns));
-	rip_op(e, (const uint8_t[]){ 0x4C, 0x03 }, 2, 5, &slot->doff);
-	rip_op(e, (const uint8_t[]){ 0xFF }, 1, 4, &slot->body);  /* jmp [body] */
+	/* r13 = page->insns + doff */
+	base_op(e, true, MOV, 1, R13, RDX, (int32_t)offsetof(struct code_page, insns));
+	base_op(e, true, (const uint8_t[]){ 0x03 }, 1, R13, RSI, SLOT(doff));
+	base_op(e, false, (const uint8_t[]){ 0xFF }, 1, 4, RSI, SLOT(body));  /* jmp [body] */
 
 	for (unsigned i = 0; i < k; i++)
 		patch_to(to_ret[i], e->p);
-	rip_op(e, (const uint8_t[]){ w, 0x8D }, 2, RAX, slot);    /* lea rax, slot */
-	store64(e, RAX, OFF(jit_prev));
+	store64(e, RDI, OFF(jit_prev));
 	static const uint8_t epilogue[] = {
 		0x41, 0x5D, 0x41, 0x5C, 0x5B,   /* pop r13; pop r12; pop rbx */
 		0xC3,                           /* ret */
@@ -310,20 +383,103 @@ static void emit_exit(struct emit *e, struct jit_chain *slot)
 	emit_bytes(e, epilogue, sizeof(epilogue));
 }
 
+/* The exit stub: c->rip = c->next_rip, then the chaining code. */
+static void emit_exit(struct emit *e, struct jit_chain *slots, const uint8_t *helper)
+{
+	load(e, RAX, OFF(next_rip), 8);
+	store64(e, RAX, OFF(rip));
+	rip_op(e, (const uint8_t[]){ 0x48, 0x8D }, 2, RDI, slots);   /* lea rdi, slots */
+	put8(e, 0xE9);                                               /* jmp helper */
+	put32(e, (uint32_t)(helper - (e->p + 4)));
+}
+
+/*
+ * The run loop is about to enter translated block d, which follows the
+ * translation whose exit returned with its slots in c->jit_prev: fill a
+ * slot with d (a slot already naming d's RIP is refreshed: its page may
+ * have been decoded afresh; with both slots taken, the older goes).
+ */
 void emu_jit_chain(struct emu_cpu *c, const struct dinsn *d, uint64_t prev_la)
 {
-	struct jit_chain *slot = c->jit_prev;
-	const struct code_page *p = c->fc_page;
+	struct jit_chain *slots = c->jit_prev, *slot;
+	struct code_page *p = c->fc_page;
 
 	c->jit_prev = NULL;
-	if (!slot || slot->rip != CHAIN_EMPTY || c->fc_la != prev_la || !p ||
-	    d < p->insns || d >= p->insns + p->n)
+	if (!slots || !p || d < p->insns || d >= p->insns + p->n || c->fc_la == FC_NONE)
 		return;
-	slot->body = (uint64_t)(uintptr_t)d->jit + sizeof(prologue);
-	slot->doff = (uint64_t)((const uint8_t *)d - (const uint8_t *)p->insns);
-	slot->epoch = p->epoch;
-	slot->n = d->rem;
-	__atomic_store_n(&slot->rip, c->rip, __ATOMIC_RELEASE);
+	if (c->fc_la != prev_la)
+		c->stats.chain_cross_page++;
+	if (slots[0].rip == c->rip || slots[0].rip == CHAIN_EMPTY) {
+		slot = &slots[0];
+	} else if (slots[1].rip == c->rip || slots[1].rip == CHAIN_EMPTY) {
+		slot = &slots[1];
+	} else {
+		c->stats.chain_slot_taken++;
+		slots[1] = slots[0];
+		slot = &slots[0];
+	}
+	*slot = (struct jit_chain){
+		.rip = c->rip,
+		.body = (uint64_t)(uintptr_t)d->jit + sizeof(prologue),
+		.doff = (uint64_t)((const uint8_t *)d - (const uint8_t *)p->insns),
+		.page = p,
+		.fe = &c->fcache[(c->fc_la >> 12) % FCACHE_SIZE],
+		.genp = c->fc_genp,
+		.epoch = p->epoch,
+		.n = d->rem,
+	};
+	c->jit->jcache[jcache_index(c->rip)] = *slot;
+}
+
+/* --- the buffer --- */
+
+struct emu_jit *emu_jit_create(void)
+{
+	struct emu_jit *j = calloc(1, sizeof(*j));
+	if (!j)
+		return NULL;
+	j->buf = mmap(NULL, JIT_BUF_SIZE, PROT_READ | PROT_WRITE | PROT_EXEC,
+		      MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (j->buf == MAP_FAILED) {
+		free(j);
+		return NULL;
+	}
+	j->jcache = malloc(JCACHE_SIZE * sizeof(*j->jcache));
+	if (!j->jcache) {
+		munmap(j->buf, JIT_BUF_SIZE);
+		free(j);
+		return NULL;
+	}
+	for (unsigned i = 0; i < JCACHE_SIZE; i++)
+		j->jcache[i].rip = CHAIN_EMPTY;
+	struct emit e = { .p = j->buf };
+	emit_chain_helper(&e, j->jcache);
+	j->fixed = j->used = ((size_t)(e.p - j->buf) + 15) & ~(size_t)15;
+	return j;
+}
+
+void emu_jit_destroy(struct emu_jit *j)
+{
+	if (!j)
+		return;
+	munmap(j->buf, JIT_BUF_SIZE);
+	free(j->jcache);
+	free(j);
+}
+
+void emu_jit_reset(struct emu_cpu *c)
+{
+	if (!c->jit)
+		return;
+	for (unsigned h = 0; h < CODE_HASH; h++)
+		for (struct code_page *p = c->hash[h]; p; p = p->next)
+			for (unsigned i = 0; i < p->n; i++)
+				p->insns[i].jit = NULL;
+	for (unsigned i = 0; i < JCACHE_SIZE; i++)
+		c->jit->jcache[i].rip = CHAIN_EMPTY;
+	c->jit->used = c->jit->fixed;
+	c->jit_prev = NULL;
+	c->stats.jit_resets++;
 }
 
 /* --- translation --- */
@@ -860,9 +1016,9 @@ void *emu_jit_translate(struct emu_cpu *c, struct dinsn *d, unsigned n)
 		    !emu_arith_jit_form(&d[i], &form[i]) && !emu_ctrl_jit_form(&d[i], &form[i]))
 			form[i].kind = JF_NONE;
 
-	struct jit_chain *slot = (struct jit_chain *)(j->buf + j->used);
-	*slot = (struct jit_chain){ .rip = CHAIN_EMPTY };
-	uint8_t *start = (uint8_t *)(slot + 1);
+	struct jit_chain *slots = (struct jit_chain *)(j->buf + j->used);
+	slots[0] = slots[1] = (struct jit_chain){ .rip = CHAIN_EMPTY };
+	uint8_t *start = (uint8_t *)(slots + 2);
 	struct emit e = { .p = start };
 	uint8_t *exits[2 * BLOCK_MAX_INSNS];
 	unsigned nexits = 0;
@@ -959,8 +1115,8 @@ void *emu_jit_translate(struct emu_cpu *c, struct dinsn *d, unsigned n)
 	}
 	for (unsigned k = 0; k < nexits; k++)
 		patch_to(exits[k], e.p);
-	emit_exit(&e, slot);
-	if ((size_t)(e.p - (uint8_t *)slot) > JIT_FIXED + (size_t)n * JIT_INSN_MAX)
+	emit_exit(&e, slots, j->buf);
+	if ((size_t)(e.p - (uint8_t *)slots) > JIT_FIXED + (size_t)n * JIT_INSN_MAX)
 		abort();        /* the bounds above are wrong: fix them */
 	j->used = (size_t)(e.p - j->buf);
 	j->used = (j->used + 15) & ~(size_t)15;

@@ -58,7 +58,7 @@ void emu_tlb_flush(struct emu_cpu *c, bool global_too)
 void emu_tlb_flush_page(struct emu_cpu *c, uint64_t la)
 {
 	struct tlb_ent *e = &c->tlb[emu_tlb_slot(la)];
-	emu_fetch_forget(c);
+	emu_fetch_forget_page(c, la);
 	if (e->tag == ((la & ~0xFFFULL) | TLB_VALID))
 		e->tag = 0;
 }

@@ -245,9 +245,14 @@ struct outcome {
 	uint8_t stack[STACK_LEN];
 	bool halted;
 	uint64_t translated;   /* blocks the translator made */
+	uint64_t entries;      /* translated blocks entered from the run loop */
 };
 
 enum { RUN_STEP, RUN_BLOCKS, RUN_JIT };
+
+/* Code and page tables beyond the program (NULL: none), set up after the
+ * flat page tables. */
+static void (*extra_setup)(void);
 
 static void run(const struct prog *p, const struct emu_regs *in,
 		const uint8_t *stack, int how, struct outcome *out)
@@ -269,6 +274,8 @@ static void run(const struct prog *p, const struct emu_regs *in,
 		c->jit_threshold = 2;   /* the loop runs LOOPS times */
 	}
 	CHECK_EQ(emu_cpu_setup_flat64(c, PT_GPA), 0);
+	if (extra_setup)
+		extra_setup();
 	struct emu_regs r = *in;
 	r.rip = CODE_GPA;
 	r.gpr[EMU_RSP] = 0x8000;
@@ -281,9 +288,66 @@ static void run(const struct prog *p, const struct emu_regs *in,
 			emu_cpu_run(c, 100000);
 	out->halted = emu_cpu_halted(c);
 	out->translated = c->stats.jit_blocks;
+	out->entries = c->stats.jit_entries;
 	emu_cpu_get_regs(c, &out->r);
 	gmem_read(&mem, STACK_LO, out->stack, STACK_LEN);
 	emu_cpu_destroy(c);
+}
+
+/*
+ * Chains across code pages and through the jump cache, and their checks:
+ * a loop on one page calls f on another from three sites (so f's return
+ * has three successors: two slots and the jump cache); halfway the guest
+ * maps f's linear page to another physical page holding f' and flushes it
+ * with INVLPG, so a chain into the old f must not be taken any more.
+ */
+#define F_LA      0x401000ULL     /* f's linear page, 4 KiB-mapped */
+#define F2_GPA    0x402000ULL     /* f' */
+#define REMAP_PT  0x300000ULL     /* the page table for 0x400000-0x5FFFFF */
+#define REMAP_AT  20              /* r15 when the guest remaps */
+
+static void remap_setup(void)
+{
+	uint64_t *pd0 = gmem_ptr(&mem, PT_GPA + 0x2000, 4096);
+	uint64_t *pt = gmem_ptr(&mem, REMAP_PT, 4096);
+	static const uint8_t f[] = { 0xB8, 1, 0, 0, 0, 0xC3 };      /* mov eax, 1; ret */
+	static const uint8_t f2[] = { 0xB8, 100, 0, 0, 0, 0xC3 };   /* mov eax, 100; ret */
+
+	CHECK(pd0 && pt);
+	for (unsigned k = 0; k < 512; k++)
+		pt[k] = (0x400000ULL + 0x1000ULL * k) | 0x7;
+	pd0[2] = REMAP_PT | 0x7;
+	CHECK(gmem_write(&mem, F_LA, f, sizeof(f)) == 0);
+	CHECK(gmem_write(&mem, F2_GPA, f2, sizeof(f2)) == 0);
+	emu_code_invalidate(&mem, F_LA, 0x2000);
+	emu_code_invalidate(&mem, REMAP_PT, 4096);
+	emu_code_invalidate(&mem, PT_GPA, 6 * 4096);
+}
+
+static void make_remap_prog(struct prog *p, unsigned loops)
+{
+	p->n = 0;
+	emit(p, 2, 0x41, 0xBF);                     /* mov r15d, loops */
+	emit32(p, loops);
+	unsigned body = p->n;
+	for (int site = 0; site < 3; site++) {
+		emit(p, 1, 0xE8);                   /* call f */
+		emit32(p, (uint32_t)(F_LA - (CODE_GPA + p->n + 4)));
+		emit(p, 2, 0x01, 0xC3);             /* add ebx, eax */
+	}
+	emit(p, 4, 0x41, 0x83, 0xFF, REMAP_AT);     /* cmp r15d, REMAP_AT */
+	emit(p, 2, 0x75, 5 + 6 + 5 + 3);            /* jne over the remap */
+	emit(p, 1, 0xB8);                           /* mov eax, &pt[1] */
+	emit32(p, (uint32_t)(REMAP_PT + 8));
+	emit(p, 2, 0xC7, 0x00);                     /* mov dword [rax], F2_GPA | 7 */
+	emit32(p, (uint32_t)(F2_GPA | 0x7));
+	emit(p, 1, 0xB9);                           /* mov ecx, F_LA */
+	emit32(p, (uint32_t)F_LA);
+	emit(p, 3, 0x0F, 0x01, 0x39);               /* invlpg [rcx] */
+	emit(p, 3, 0x49, 0xFF, 0xCF);               /* dec r15 */
+	emit(p, 2, 0x0F, 0x85);                     /* jnz body */
+	emit32(p, (uint32_t)((int32_t)body - (int32_t)(p->n + 4)));
+	emit(p, 1, 0xF4);
 }
 
 static const uint64_t edge[] = {
@@ -385,6 +449,26 @@ int main(void)
 	run(p, &in, stack, RUN_JIT, &b);
 	CHECK(b.halted);
 	CHECK_EQ(b.r.gpr[EMU_RBX], 1);
+
+	/* Chains across pages and the jump cache, and a remapped page. */
+	const unsigned loops = 40;
+	make_remap_prog(p, loops);
+	extra_setup = remap_setup;
+	memset(&in, 0, sizeof(in));
+	in.rflags = 0x2;
+	run(p, &in, stack, RUN_STEP, &a);
+	run(p, &in, stack, RUN_JIT, &b);
+	extra_setup = NULL;
+	uint64_t want = 3 * ((loops - REMAP_AT + 1) * 1 + (REMAP_AT - 1) * 100);
+	CHECK(a.halted && b.halted);
+	CHECK_EQ(a.r.gpr[EMU_RBX], want);
+	CHECK_EQ(b.r.gpr[EMU_RBX], want);
+	/* 40 passes of 9 blocks: all but a few go block to block without
+	 * the run loop (the first passes, before translation and chaining,
+	 * and the misses right after the remap). */
+	printf("remap program: %llu of %u block entries from the run loop\n",
+	       (unsigned long long)b.entries, loops * 9);
+	CHECK(b.entries < 20);
 
 	CHECK_EQ(mismatches, 0);
 	printf("%u random programs, %u differ between single steps, blocks and translation; "
