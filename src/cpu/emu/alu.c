@@ -459,6 +459,28 @@ bool emu_alu_jit_form(const struct dinsn *d, struct jit_form *f)
 		f->size = h == bin[i].rr8 || h == bin[i].ri8 ? 8 : 4;
 		return true;
 	}
+	/* Left to the generic handlers at decode: 8-bit register forms, and
+	 * ADC/SBB (which read CF: JF_ADC). */
+	const struct dop *o0 = &d->op[0], *o1 = &d->op[1];
+	if (d->lock || d->nops != 2 || !is_gpr(o0) ||
+	    !((is_gpr(o1) && o1->size == o0->size) || o1->kind == OPK_IMM))
+		return false;
+	if (o0->size == 1) {
+		for (unsigned i = 0; i < sizeof(bin) / sizeof(bin[0]); i++) {
+			if (d->fn != bin[i].gen)
+				continue;
+			f->kind = is_gpr(o1) ? JF_ALU_RR : JF_ALU_RI;
+			f->op = (uint8_t)i;
+			f->size = 1;
+			return true;
+		}
+	}
+	if ((o0->size == 4 || o0->size == 8) && (d->fn == h_adc || d->fn == h_sbb)) {
+		f->kind = JF_ADC;
+		f->op = d->fn == h_sbb;
+		f->size = o0->size;
+		return true;
+	}
 	return false;
 }
 

@@ -565,10 +565,73 @@ static void emit_lea(struct emit *e, const struct dinsn *d, uint32_t next_off)
 	store64(e, RAX, GPR(d->op[0].reg));
 }
 
+/* Where register operand reg lives in the register file: a high-8
+ * register (AH-BH) is byte 1 of its GPR. */
+static int32_t gpr_at(unsigned reg)
+{
+	return GPR(reg & 15) + (reg & REG_HIGH8 ? 1 : 0);
+}
+
+/* reg = the operand of size bytes at [rbx + disp], zero-extended. */
+static void load_sized(struct emit *e, unsigned reg, int32_t disp, unsigned size)
+{
+	if (size == 1) {
+		put8(e, 0x0F);                  /* movzx reg32, byte [rbx + disp] */
+		put8(e, 0xB6);
+		put8(e, (uint8_t)(0x80 | reg << 3 | 3));
+		put32(e, (uint32_t)disp);
+	} else {
+		load(e, reg, disp, size);
+	}
+}
+
+/* rcx = the destination register, rax = the source register or immediate,
+ * both zero-extended from the operation's size. */
+static void alu_operands(struct emit *e, const struct dinsn *d, unsigned size)
+{
+	load_sized(e, RCX, gpr_at(d->op[0].reg), size);
+	if (d->op[1].kind == OPK_REG)
+		load_sized(e, RAX, gpr_at(d->op[1].reg), size);
+	else
+		load_imm(e, RAX, (uint64_t)d->op[1].val & size_mask(size));
+}
+
+/* rdx = rcx; op rdx, rax (opcode: the r/m32, r32 form), at size; then the
+ * result back into the destination register (an 8-bit one keeps the rest
+ * of its GPR; a 32-bit one is zero-extended) unless CMP or TEST. */
+static void alu_op(struct emit *e, const struct dinsn *d, uint8_t opcode, unsigned size,
+		   bool writes)
+{
+	if (size == 8)
+		put8(e, 0x48);
+	put8(e, 0x89);                  /* mov rdx, rcx */
+	put8(e, 0xCA);
+	if (size == 8)
+		put8(e, 0x48);
+	put8(e, (uint8_t)(size == 1 ? opcode - 1 : opcode));   /* op rdx/edx/dl, rax/eax/al */
+	put8(e, 0xC2);
+	if (!writes)
+		return;
+	if (size == 1)
+		mem_op(e, false, 0x88, RDX, gpr_at(d->op[0].reg));  /* mov [], dl */
+	else
+		store64(e, RDX, GPR(d->op[0].reg));
+}
+
+/* The lazy record {op, size, a (rcx), b (rax), r (rdx)}. */
+static void alu_record(struct emit *e, uint8_t lf_op, unsigned size)
+{
+	store_imm8(e, OFF(lf_op), lf_op);
+	store_imm8(e, OFF(lf_size), (uint8_t)size);
+	store64(e, RCX, OFF(lf_dst));
+	store64(e, RAX, OFF(lf_src));
+	store64(e, RDX, OFF(lf_res));
+}
+
 /*
  * The binary operation as alu_reg() in alu.c does it: a in rcx, b in rax,
- * the result in rdx (32-bit forms zero-extend), written back unless CMP
- * or TEST, then the lazy record {op, size, a, b, r} unless dead.
+ * the result in rdx, written back unless CMP or TEST, then the lazy
+ * record unless dead.
  */
 static void emit_alu(struct emit *e, const struct dinsn *d, const struct jit_form *f,
 		     bool dead)
@@ -582,31 +645,31 @@ static void emit_alu(struct emit *e, const struct dinsn *d, const struct jit_for
 		[JA_SUB] = LF_SUB, [JA_XOR] = LF_LOGIC, [JA_CMP] = LF_SUB,
 		[JA_TEST] = LF_LOGIC,
 	};
-	bool wide = f->size == 8;
-	unsigned dst = d->op[0].reg;
 
-	load(e, RCX, GPR(dst), f->size);
-	if (f->kind == JF_ALU_RR)
-		load(e, RAX, GPR(d->op[1].reg), f->size);
-	else
-		load_imm(e, RAX, wide ? (uint64_t)d->op[1].val : (uint32_t)d->op[1].val);
-	if (wide)
-		put8(e, 0x48);
-	put8(e, 0x89);                  /* mov rdx, rcx */
-	put8(e, 0xCA);
-	if (wide)
-		put8(e, 0x48);
-	put8(e, host_op[f->op]);        /* op rdx, rax */
-	put8(e, 0xC2);
-	if (f->op != JA_CMP && f->op != JA_TEST)
-		store64(e, RDX, GPR(dst));
-	if (dead)
-		return;
-	store_imm8(e, OFF(lf_op), lf[f->op]);
-	store_imm8(e, OFF(lf_size), f->size);
-	store64(e, RCX, OFF(lf_dst));
-	store64(e, RAX, OFF(lf_src));
-	store64(e, RDX, OFF(lf_res));
+	alu_operands(e, d, f->size);
+	alu_op(e, d, host_op[f->op], f->size, f->op != JA_CMP && f->op != JA_TEST);
+	if (!dead)
+		alu_record(e, lf[f->op], f->size);
+}
+
+/*
+ * ADC/SBB with the guest's CF in the host's (right after inline ALU
+ * operations): the carry-in goes to the record first, then the host
+ * instruction uses and sets CF itself.
+ */
+static void emit_adc(struct emit *e, const struct dinsn *d, const struct jit_form *f,
+		     bool dead)
+{
+	alu_operands(e, d, f->size);
+	if (!dead) {
+		put8(e, 0x0F);                  /* setc [rbx + lf_cin] */
+		put8(e, 0x92);
+		put8(e, 0x83);
+		put32(e, (uint32_t)OFF(lf_cin));
+	}
+	alu_op(e, d, f->op ? 0x19 : 0x11, f->size, true);
+	if (!dead)
+		alu_record(e, f->op ? LF_SBB : LF_ADC, f->size);
 }
 
 /* The LF_SHIFT record {size, dst 0, src OF (esi), res rax} and CF (dl). */
@@ -1033,10 +1096,11 @@ void *emu_jit_translate(struct emu_cpu *c, struct dinsn *d, unsigned n)
 		uint32_t next_off = off + d[i].len;
 		bool flags_in = host_flags;
 		bool on_flags = form[i].kind == JF_SETCC || form[i].kind == JF_CMOVCC;
-		if ((form[i].kind == JF_INCDEC || on_flags) && !flags_in)
+		if ((form[i].kind == JF_INCDEC || form[i].kind == JF_ADC || on_flags) && !flags_in)
 			form[i].kind = JF_NONE;
 		host_flags = form[i].kind == JF_ALU_RR || form[i].kind == JF_ALU_RI ||
-			     form[i].kind == JF_INCDEC || (on_flags && flags_in);
+			     form[i].kind == JF_INCDEC || form[i].kind == JF_ADC ||
+			     (on_flags && flags_in);
 		last_inline = form[i].kind != JF_NONE;
 		int64_t target = (int64_t)next_off + d[i].op[0].val;
 		if (form[i].kind == JF_NONE && flags_in && emu_insn_is_jcc(&d[i]) &&
@@ -1067,6 +1131,8 @@ void *emu_jit_translate(struct emu_cpu *c, struct dinsn *d, unsigned n)
 			emit_setcc_cmov(&e, &d[i], &form[i]);
 		} else if (form[i].kind == JF_INCDEC) {
 			emit_incdec(&e, &d[i], &form[i], flags_dead(d, form, i, n));
+		} else if (form[i].kind == JF_ADC) {
+			emit_adc(&e, &d[i], &form[i], flags_dead(d, form, i, n));
 		} else if (form[i].kind == JF_LOAD || form[i].kind == JF_STORE ||
 			   form[i].kind == JF_PUSH || form[i].kind == JF_POP ||
 			   form[i].kind == JF_CALL || form[i].kind == JF_RET) {

@@ -1,6 +1,6 @@
 /*
  * The block translator (src/cpu/emu/jit.c) against the interpreter: random
- * 64-bit programs (ALU, MOV, LEA, shifts, multiplies, SETcc, ADC/SBB,
+ * 64-bit programs (ALU of every size, MOV, LEA, shifts, multiplies, SETcc, ADC/SBB,
  * stack loads and stores, PUSHF, forward conditional branches) run as a loop, so that the loop body is
  * translated after its first passes: one instruction at a time
  * (emu_cpu_step, what the differential suite checks against the host), in
@@ -87,7 +87,7 @@ static void emit_random_insn(struct prog *p)
 	static const uint8_t alu[] = { 0x01, 0x09, 0x11, 0x19, 0x21, 0x29, 0x31, 0x39,
 				       0x85, 0x89 };
 
-	switch (rnd() % 17) {
+	switch (rnd() % 18) {
 	case 0: case 1: case 2:         /* op r, r (incl. ADC/SBB, CMP, TEST, MOV) */
 		emit(p, 3, rex(w, s, d), alu[rnd() % sizeof(alu)], 0xC0 | (s & 7) << 3 | (d & 7));
 		break;
@@ -211,6 +211,22 @@ static void emit_random_insn(struct prog *p)
 		emit(p, 3, rex(w, s, d), alu[rnd() % sizeof(alu)], 0xC0 | (s & 7) << 3 | (d & 7));
 		emit(p, 1, 0xC3);
 		p->b[at + 6] = (uint8_t)(p->n - (at + 7));
+		break;
+	}
+	case 17: {                      /* op r8, r8 / r8, imm8; test r8, imm8 (AH-BH without REX) */
+		static const uint8_t alu8[] = { 0x00, 0x08, 0x10, 0x18, 0x20, 0x28, 0x30, 0x38,
+						0x84 };
+		bool use_rex = rnd() % 2;
+		unsigned dd = use_rex ? d : (unsigned)(rnd() % 8), ss = use_rex ? s : (unsigned)(rnd() % 8);
+		unsigned k = (unsigned)(rnd() % 3);
+		if (use_rex)
+			emit(p, 1, rex(false, ss, dd));
+		if (k == 0)
+			emit(p, 2, alu8[rnd() % sizeof(alu8)], 0xC0 | (ss & 7) << 3 | (dd & 7));
+		else if (k == 1)
+			emit(p, 3, 0x80, 0xC0 | (unsigned)(rnd() % 8) << 3 | (dd & 7), (int)(rnd() & 0xFF));
+		else
+			emit(p, 3, 0xF6, 0xC0 | (dd & 7), (int)(rnd() & 0xFF));
 		break;
 	}
 	case 12: {                      /* jcc over one to three instructions */
@@ -449,6 +465,33 @@ int main(void)
 	run(p, &in, stack, RUN_JIT, &b);
 	CHECK(b.halted);
 	CHECK_EQ(b.r.gpr[EMU_RBX], 1);
+
+	/* ADC right after CMP, on the host's CF: with a carry-in of 1 and
+	 * an addend of all ones the result equals the destination, where
+	 * only the recorded carry-in tells CF (read back by PUSHF). */
+	p->n = 0;
+	emit(p, 2, 0x41, 0xBF);
+	emit32(p, LOOPS);
+	body = p->n;
+	emit(p, 5, 0xB8, 1, 0, 0, 0);               /* mov eax, 1 */
+	emit(p, 5, 0xBB, 2, 0, 0, 0);               /* mov ebx, 2 */
+	emit(p, 2, 0x39, 0xD8);                     /* cmp eax, ebx: CF = 1 */
+	emit(p, 3, 0x83, 0xD1, 0xFF);               /* adc ecx, -1 */
+	emit(p, 2, 0x9C, 0x5A);                     /* pushfq; pop rdx */
+	emit(p, 3, 0x49, 0x01, 0xD6);               /* add r14, rdx */
+	emit(p, 3, 0x49, 0xFF, 0xCF);
+	emit(p, 2, 0x0F, 0x85);
+	emit32(p, (uint32_t)((int32_t)body - (int32_t)(p->n + 4)));
+	emit(p, 1, 0xF4);
+	memset(&in, 0, sizeof(in));
+	in.rflags = 0x2;
+	in.gpr[EMU_RCX] = 0x1234;
+	run(p, &in, stack, RUN_STEP, &a);
+	run(p, &in, stack, RUN_JIT, &b);
+	CHECK(a.halted && b.halted && b.translated > 0);
+	CHECK_EQ(b.r.gpr[14], a.r.gpr[14]);
+	CHECK_EQ(a.r.gpr[EMU_RCX], 0x1234);
+	CHECK((a.r.gpr[EMU_RDX] & 1) == 1);
 
 	/* Chains across pages and the jump cache, and a remapped page. */
 	const unsigned loops = 40;
