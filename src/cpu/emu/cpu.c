@@ -197,7 +197,8 @@ static void print_stats(const struct emu_cpu *c)
 		"emu stats vcpu %u: decoded %llu insns in %llu pages, %llu cache resets, "
 		"%llu code-page writes (all vCPUs); translated %llu blocks, %llu translator "
 		"resets; blocks run %llu interpreted, %llu translated entered from the loop, "
-		"chains not made: %llu cross-page, %llu slot taken; pio %llu, mmio %llu, lapic %llu; interrupts %llu, int n %llu, hlt %llu; "
+		"chains not made: %llu cross-page, %llu slot taken; TLB %llu fills, %llu flushes, "
+		"%llu page flushes; pio %llu, mmio %llu, lapic %llu; interrupts %llu, int n %llu, hlt %llu; "
 		"exceptions%s\n",
 		c->apic_id, (unsigned long long)s->decoded_insns,
 		(unsigned long long)s->decoded_pages, (unsigned long long)s->cache_resets,
@@ -205,6 +206,8 @@ static void print_stats(const struct emu_cpu *c)
 		(unsigned long long)s->jit_blocks, (unsigned long long)s->jit_resets,
 		(unsigned long long)s->interp_blocks, (unsigned long long)s->jit_entries,
 		(unsigned long long)s->chain_cross_page, (unsigned long long)s->chain_slot_taken,
+		(unsigned long long)s->tlb_fills, (unsigned long long)s->tlb_flushes,
+		(unsigned long long)s->tlb_page_flushes,
 		(unsigned long long)s->pio, (unsigned long long)s->mmio,
 		(unsigned long long)s->lapic, (unsigned long long)s->interrupts,
 		(unsigned long long)s->soft_ints, (unsigned long long)s->hlts,

@@ -105,7 +105,8 @@ struct tlb_ent {
 	int32_t pidx;          /* page index in the shared code map, -1 if none */
 };
 
-#define TLB_SIZE  256
+#define TLB_BITS  10
+#define TLB_SIZE  (1u << TLB_BITS)
 #define TLB_VALID 1ULL
 
 /* TLB slot of la: the page number folded, so that regions a multiple of
@@ -113,7 +114,7 @@ struct tlb_ent {
 static inline unsigned emu_tlb_slot(uint64_t la)
 {
 	uint64_t vpn = la >> 12;
-	return (unsigned)((vpn ^ (vpn >> 8) ^ (vpn >> 16)) % TLB_SIZE);
+	return (unsigned)((vpn ^ (vpn >> TLB_BITS) ^ (vpn >> 2 * TLB_BITS)) % TLB_SIZE);
 }
 
 /* Permissions per (access, user) pair, computed at fill time. */
@@ -228,6 +229,7 @@ struct emu_stats {
 	 * why a chain slot was not filled: the successor on another code
 	 * page, or the slot already holding another successor. */
 	uint64_t interp_blocks, jit_entries, chain_cross_page, chain_slot_taken;
+	uint64_t tlb_fills, tlb_flushes, tlb_page_flushes;
 	uint64_t pio, mmio, lapic;
 	uint64_t interrupts, soft_ints, hlts;
 	uint64_t exceptions[32];

@@ -828,15 +828,16 @@ static unsigned emit_tlb_probe(struct emit *e, bool store, unsigned size, uint8_
 		0x48, 0x89, 0xC2,               /* mov rdx, rax */
 		0x48, 0xC1, 0xEA, 0x0C,         /* shr rdx, 12 */
 		0x48, 0x89, 0xD1,               /* mov rcx, rdx */
-		0x48, 0xC1, 0xE9, 0x08,         /* shr rcx, 8 */
+		0x48, 0xC1, 0xE9, TLB_BITS,     /* shr rcx, TLB_BITS */
 		0x48, 0x31, 0xCA,               /* xor rdx, rcx */
-		0x48, 0xC1, 0xE9, 0x08,         /* shr rcx, 8 */
+		0x48, 0xC1, 0xE9, TLB_BITS,     /* shr rcx, TLB_BITS */
 		0x48, 0x31, 0xCA,               /* xor rdx, rcx */
-		0x0F, 0xB6, 0xD2,               /* movzx edx, dl: % TLB_SIZE */
-		0x69, 0xD2,                     /* imul edx, edx, sizeof entry */
+		0x81, 0xE2,                     /* and edx, TLB_SIZE - 1 */
 	};
-	_Static_assert(TLB_SIZE == 256, "the slot is the low byte");
 	emit_bytes(e, slot, sizeof(slot));
+	put32(e, TLB_SIZE - 1);
+	put8(e, 0x69);                          /* imul edx, edx, sizeof entry */
+	put8(e, 0xD2);
 	put32(e, sizeof(struct tlb_ent));
 	static const uint8_t tag[] = {
 		0x48, 0x89, 0xC1,               /* mov rcx, rax */

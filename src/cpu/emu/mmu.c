@@ -49,6 +49,7 @@ void emu_code_written(struct emu_shared *sh, int32_t pidx)
 
 void emu_tlb_flush(struct emu_cpu *c, bool global_too)
 {
+	c->stats.tlb_flushes++;
 	emu_fetch_forget(c);
 	for (unsigned i = 0; i < TLB_SIZE; i++)
 		if (global_too || !(c->tlb[i].perm & TP_GLOBAL))
@@ -58,6 +59,7 @@ void emu_tlb_flush(struct emu_cpu *c, bool global_too)
 void emu_tlb_flush_page(struct emu_cpu *c, uint64_t la)
 {
 	struct tlb_ent *e = &c->tlb[emu_tlb_slot(la)];
+	c->stats.tlb_page_flushes++;
 	emu_fetch_forget_page(c, la);
 	if (e->tag == ((la & ~0xFFFULL) | TLB_VALID))
 		e->tag = 0;
@@ -233,6 +235,7 @@ static struct tlb_ent *tlb_lookup(struct emu_cpu *c, uint64_t la, int acc, bool 
 
 	uint64_t gpa;
 	uint32_t perm;
+	c->stats.tlb_fills++;
 	if (c->cr0 & CR0_PG) {
 		gpa = walk(c, la, acc, user, &perm);
 	} else {
