@@ -147,11 +147,12 @@ def serial_socket_slow_reader():
     s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     s.connect(sock)
     out = b""
+    s.settimeout(0.05)
     for _ in range(5):
         time.sleep(0.2)     # a reader busy elsewhere, briefly
-        s.settimeout(0.05)
+        until = time.monotonic() + 0.2     # then reading for a while: the guest never stops
         try:
-            while data := s.recv(65536):
+            while time.monotonic() < until and (data := s.recv(65536)):
                 out += data
         except socket.timeout:
             pass

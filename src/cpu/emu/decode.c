@@ -435,7 +435,7 @@ const struct dinsn *emu_fetch_decode(struct emu_cpu *c)
 	uint64_t la = emu_seg_la(c, SEG_CS, c->rip);
 	uint64_t tag = (la & ~0xFFFULL) | (uint64_t)c->dmode << 2 |
 		       (c->cpl == 3 ? 2 : 0) | 1;
-	struct fetch_ent *fe = &c->fcache[(la >> 12) % FCACHE_SIZE];
+	struct fetch_ent *fe = emu_fcache_ent(c, la);
 	unsigned off = la & 0xFFF;
 	uint8_t *host;
 	struct code_page *p;

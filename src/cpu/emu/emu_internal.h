@@ -210,7 +210,7 @@ struct code_page {
 #define CODE_HASH 4096
 #define BLOCK_MAX_INSNS 64            /* decoded block length (decode.c) */
 #define FC_NONE (~0ULL)
-#define FCACHE_SIZE 256
+#define FCACHE_SIZE 512
 #define CODE_MAX_PAGES 8192
 /* Decoded entries (80 bytes each) kept per vCPU before the cache starts
  * afresh: a Linux boot decodes about 460,000 (36 MiB) in all, but runs
@@ -402,10 +402,21 @@ static inline void emu_fetch_forget(struct emu_cpu *c)
 	for (unsigned i = 0; i < FCACHE_SIZE; i++)
 		c->fcache[i].tag = 0;
 }
+/* The fetch cache's entry for linear address la: a multiplicative hash of
+ * the page number (folding its bits with XOR let the kernel's system-call
+ * entry page and do_syscall_64's evict each other on every call). */
+static inline struct fetch_ent *emu_fcache_ent(struct emu_cpu *c, uint64_t la)
+{
+	_Static_assert((FCACHE_SIZE & (FCACHE_SIZE - 1)) == 0, "a power of two");
+	uint64_t h = (la >> 12) * 0x9E3779B97F4A7C15ULL;
+
+	return &c->fcache[h >> (64 - __builtin_ctz(FCACHE_SIZE))];
+}
+
 /* Forget linear page la's code page only (INVLPG). */
 static inline void emu_fetch_forget_page(struct emu_cpu *c, uint64_t la)
 {
-	struct fetch_ent *fe = &c->fcache[(la >> 12) % FCACHE_SIZE];
+	struct fetch_ent *fe = emu_fcache_ent(c, la);
 
 	if ((fe->tag & ~0xFFFULL) == (la & ~0xFFFULL))
 		fe->tag = 0;

@@ -62,7 +62,8 @@ struct emu_jit {
  * indirect jump keeps its two most recent targets). Its exit stub jumps
  * straight into such a block's body when the next RIP is a slot's, the
  * run loop would have gone on anyway (budget left, no interrupt pending,
- * no shadow, not halted), and the slot's code page is still what the
+ * not halted; an interrupt shadow is counted down as the loop does), and
+ * the slot's code page is still what the
  * fetch would find: on the same page, the fetch cache's current page and
  * generation; on another page, its entry in c->fcache for this mode and
  * CPL (flushed with the TLB) and the page's current generation. Either
@@ -267,9 +268,8 @@ static void emit_chain_helper(struct emit *e, struct jit_chain *jcache)
 	uint8_t *to_ret[16], *found, *cross, *go;
 	unsigned k = 0;
 
-	static const int32_t flags[] = { OFF(shadow), OFF(irq_pending), OFF(halted),
-					 OFF(wait_sipi) };
-	for (unsigned i = 0; i < 4; i++) {
+	static const int32_t flags[] = { OFF(irq_pending), OFF(halted), OFF(wait_sipi) };
+	for (unsigned i = 0; i < 3; i++) {
 		mem_op(e, false, 0x80, 7, flags[i]);           /* cmp byte, 0 */
 		put8(e, 0);
 		to_ret[k++] = jcc_fwd(e, CC_NE);
@@ -359,6 +359,14 @@ static void emit_chain_helper(struct emit *e, struct jit_chain *jcache)
 	mem_op(e, false, 0x8B, RCX, OFF(budget));          /* mov ecx, budget */
 	base_op(e, false, (const uint8_t[]){ 0x2B }, 1, RCX, RSI, SLOT(n));  /* sub ecx, n */
 	to_ret[k++] = jcc_fwd(e, CC_B);
+	/* Committed. An interrupt shadow (STI, MOV SS: they end their block)
+	 * lasts for the next block, as in the run loop, which counts it
+	 * down before each block. */
+	mem_op(e, false, 0x80, 7, OFF(shadow));            /* cmp byte shadow, 0 */
+	put8(e, 0);
+	put8(e, 0x74);                                      /* je +6 */
+	put8(e, 0x06);
+	mem_op(e, false, 0xFE, 1, OFF(shadow));            /* dec byte shadow */
 	mem_op(e, false, 0x89, RCX, OFF(budget));
 	base_op(e, false, MOV, 1, RCX, RSI, SLOT(n));
 	mem_op(e, true, 0x01, RCX, OFF(icount));           /* add icount, rcx */
@@ -423,7 +431,7 @@ void emu_jit_chain(struct emu_cpu *c, const struct dinsn *d, uint64_t prev_la)
 		.body = (uint64_t)(uintptr_t)d->jit + sizeof(prologue),
 		.doff = (uint64_t)((const uint8_t *)d - (const uint8_t *)p->insns),
 		.page = p,
-		.fe = &c->fcache[(c->fc_la >> 12) % FCACHE_SIZE],
+		.fe = emu_fcache_ent(c, c->fc_la),
 		.genp = c->fc_genp,
 		.epoch = p->epoch,
 		.n = d->rem,
