@@ -695,7 +695,15 @@ int cmd_convert(int argc, char **argv)
 				       c.sparse && c.sparse <= c.unit);
 	if (!c.per_cluster)
 		c.unit = c.sparse ? MIN(c.sparse, CHUNK) : CHUNK;
-	if (!nthreads) {	/* default: the cores, within reason */
+	if (!nthreads && !c.compress) {
+		/*
+		 * One reader is enough: the writer is the bottleneck (the
+		 * kernel copies into the target's page cache under the file's
+		 * lock), and more readers only wait for ring slots, or take
+		 * CPU from the writer on a busy host.
+		 */
+		nthreads = 1;
+	} else if (!nthreads) {	/* compressing: the cores, within reason */
 		long n = sysconf(_SC_NPROCESSORS_ONLN);
 
 		nthreads = (unsigned)MIN(MAX(n, 2), 8);
