@@ -8,8 +8,9 @@ Covered: holes and written zeroes in a raw source, zero extents that
 share a target cluster or -S granule with data, qcow2 sources read by
 host offset (contiguous and scattered clusters), compressed clusters and
 zero clusters among them, a backing chain with a shorter backing file,
-concatenated sources of unaligned sizes, -S 0/512/64k, and -n into a
-target full of old data (zeroes must then really be written).
+concatenated sources of unaligned sizes, -S 0/512/64k, -n into a
+target full of old data (zeroes must then really be written), and -c
+with an L2 table every 2 MiB among compressed and plain clusters.
 """
 import os
 import random
@@ -80,6 +81,11 @@ for s in ['4k', '512', '64k', '0']:
     convert_case('raw-raw-S%s' % s, ['-f', 'raw', '-S', s], [src], 'raw')
     convert_case('raw-qcow2-S%s' % s, ['-f', 'raw', '-S', s], [src], 'qcow2')
 convert_case('raw-qcow2-4kcl', ['-f', 'raw', '-o', 'cluster_size=4096'], [src], 'qcow2')
+# compressed, with 4 KiB clusters: an L2 table every 2 MiB of guest, and
+# incompressible clusters (written plain) among compressed ones
+for ct in ['zlib', 'zstd']:
+    convert_case('raw-qcow2-c-%s' % ct, ['-f', 'raw', '-c', '-o',
+                 'cluster_size=4096,compression_type=%s' % ct], [src], 'qcow2')
 
 # 2. qcow2 source with 4 KiB clusters: scattered host offsets, zero and
 # unallocated clusters inside the target's 64 KiB clusters, compressed
