@@ -479,6 +479,8 @@ static int write_slot(struct conv *c, struct slot *w)
 /* The writer: chunks in order, as their slots become ready. */
 static int write_chunks(struct conv *c)
 {
+	unsigned unsignalled = 0;	/* slots freed, workers not told */
+
 	for (uint64_t k = 0;; k++) {
 		struct slot *w = &ring[k % nslots];
 		struct blk *s;
@@ -488,8 +490,14 @@ static int write_chunks(struct conv *c)
 		if (!chunk_at(c, k, &s, &soff, &doff, &len))
 			return 0;
 		pthread_mutex_lock(&conv_lock);
-		while (!(w->state == SLOT_READY && w->k == k) && !conv_error)
+		while (!(w->state == SLOT_READY && w->k == k) && !conv_error) {
+			/* Before sleeping, hand over every free slot. */
+			if (unsignalled) {
+				pthread_cond_broadcast(&slot_freed);
+				unsignalled = 0;
+			}
 			pthread_cond_wait(&slot_ready, &conv_lock);
+		}
 		ret = conv_error;
 		pthread_mutex_unlock(&conv_lock);
 		if (ret == 0)
@@ -504,7 +512,16 @@ static int write_chunks(struct conv *c)
 		w->turn = k + nslots;
 		c->done += len;
 		progress(c);
-		pthread_cond_broadcast(&slot_freed);
+		/*
+		 * Wake the workers for half a ring at a time, not for every
+		 * slot: a worker that waits for a free slot then fills several
+		 * in a row (two context switches per chunk cost more than
+		 * the bookkeeping on this kind of host).
+		 */
+		if (++unsignalled >= (nslots + 1) / 2 || ret < 0) {
+			pthread_cond_broadcast(&slot_freed);
+			unsignalled = 0;
+		}
 		pthread_mutex_unlock(&conv_lock);
 		if (ret < 0)
 			return ret;
