@@ -198,10 +198,11 @@ struct worker {
 };
 
 /*
- * The copy runs in chunks: worker threads (one per core) claim chunks in
- * order and read (and with -c compress) each into a slot of a ring, and
- * the main thread writes the ready slots in chunk order, so the target's
- * layout stays sequential while reading, compressing and writing overlap.
+ * The copy runs in chunks: worker threads (one, or with -c one per core)
+ * claim chunks in order and read (and with -c compress) each into a slot
+ * of a ring, and the main thread writes the ready slots in chunk order, so
+ * the target's layout stays sequential while reading, compressing and
+ * writing overlap.
  * A worker waits only when the ring is full, never for its turn to write.
  * The main thread is the only writer: writes to one file take the file's
  * lock in the kernel, so more writers only queue there.
