@@ -344,6 +344,24 @@ int blk_pwrite(struct blk *b, uint64_t off, const void *buf, size_t len)
 	return ret;
 }
 
+int blk_pread_host(struct blk *b, uint64_t host_off, void *buf, size_t len)
+{
+	int ret;
+
+	if (b->direct)
+		return -ENOTSUP;
+	if (host_off > INT64_MAX || len > INT64_MAX - host_off) {
+		blk_set_err(b, "host read [%#llx, +%#zx) out of range",
+			    (unsigned long long)host_off, len);
+		return -EINVAL;
+	}
+	ret = blk_file_pread(b->fd, buf, len, host_off);
+	if (ret < 0)
+		blk_set_err(b, "read at host offset %#llx: %s",
+			    (unsigned long long)host_off, strerror(-ret));
+	return ret;
+}
+
 static int rwv(struct blk *b, uint64_t off, struct iovec *iov, int cnt, bool write)
 {
 	uint64_t len = 0;

@@ -128,6 +128,14 @@ int blk_pwrite(struct blk *b, uint64_t off, const void *buf, size_t len);
 /* Vectored: iov (iovcnt > 0) may be changed by the call. */
 int blk_preadv(struct blk *b, uint64_t off, struct iovec *iov, int iovcnt);
 int blk_pwritev(struct blk *b, uint64_t off, struct iovec *iov, int iovcnt);
+/*
+ * Read [host_off, host_off+len) of b's own image file: where
+ * blk_block_status said a range's data lives (BLK_STATUS_OFFSET_VALID
+ * with BLK_STATUS_DATA, not BLK_STATUS_COMPRESSED). No lock, so a copy
+ * loop reads on many threads at once; -ENOTSUP on an O_DIRECT image
+ * (blk_pread then), past the end of the file reads as zeroes.
+ */
+int blk_pread_host(struct blk *b, uint64_t host_off, void *buf, size_t len);
 int blk_flush(struct blk *b);
 int blk_discard(struct blk *b, uint64_t off, uint64_t len);
 int blk_write_zeroes(struct blk *b, uint64_t off, uint64_t len,

@@ -88,7 +88,9 @@ struct qcow2_snapshot {
 	uint32_t extra_size;
 };
 
-struct qcow2_extent { uint64_t off, len; };
+/* A pending free; punch: give its clusters back to the host file once
+ * unreferenced (freed by a zero or discard request). */
+struct qcow2_extent { uint64_t off, len; bool punch; };
 
 struct qcow2 {
 	struct blk *b;
@@ -183,6 +185,9 @@ int qcow2_apply_pending_frees(struct qcow2 *q);
 uint64_t qcow2_rb_get(const struct qcow2 *q, const uint8_t *blk, uint64_t i);
 void qcow2_rb_set(const struct qcow2 *q, uint8_t *blk, uint64_t i, uint64_t v);
 int qcow2_free_entry_clusters(struct qcow2 *q, uint64_t l2e);
+/* The same for an entry dropped by a zero or discard request: clusters
+ * left unreferenced are punched out of the file too (as qemu does). */
+int qcow2_discard_entry_clusters(struct qcow2 *q, uint64_t l2e);
 
 /* qcow2_cluster.c */
 int qcow2_get_l2e(struct qcow2 *q, uint64_t guest_off, uint64_t *l2e,

@@ -56,11 +56,23 @@ int qcow2_write_precompressed_run(struct qcow2 *q, uint64_t off,
 		return -EINVAL;
 	}
 	for (i = 0; i < n; i++) {
+		uint64_t g = off + i * q->cluster_size, idx;
+		uint8_t *tbl;
 		int64_t h;
 
 		if (!cl[i].iov_len || cl[i].iov_len >= q->cluster_size) {
 			blk_set_err(q->b, "bad compressed cluster write");
 			return -EINVAL;
+		}
+		if (i == 0 || !(g & ((q->cluster_size << q->l2_bits) - 1))) {
+			/*
+			 * The L2 table first (as qemu): allocated after the
+			 * data, it would cut the packed run in two and leave
+			 * the rest of a host cluster unused.
+			 */
+			ret = qcow2_get_l2(q, g, true, &tbl, &idx);
+			if (ret < 0)
+				return ret;
 		}
 		h = qcow2_alloc_bytes(q, cl[i].iov_len);
 		if (h < 0)

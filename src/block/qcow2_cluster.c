@@ -515,7 +515,7 @@ int qcow2_zero_or_discard(struct qcow2 *q, uint64_t off, uint64_t len,
 			return ret;
 		old = qcow2_l2_entry_at(q, tbl, idx, NULL);
 		qcow2_set_l2_entry(q, tbl, idx, ne);
-		ret = qcow2_free_entry_clusters(q, old);
+		ret = qcow2_discard_entry_clusters(q, old);
 		if (ret < 0)
 			return ret;
 next:
@@ -543,7 +543,11 @@ int qcow2_status(struct qcow2 *q, uint64_t off, uint64_t len,
 		n = MIN(len, (sc + 1) * scs - in);
 		*pnum = n;
 		if (bitmap & (1ULL << sc)) {
-			*host_off = (e & QCOW2_L2E_OFFSET_MASK) + in;
+			int64_t host = normal_host(q, off, e);
+
+			if (host < 0)
+				return (int)host;
+			*host_off = (uint64_t)host + in;
 			return BLK_STATUS_DATA | BLK_STATUS_ALLOCATED |
 			       BLK_STATUS_OFFSET_VALID;
 		}
@@ -552,11 +556,17 @@ int qcow2_status(struct qcow2 *q, uint64_t off, uint64_t len,
 		return q->b->backing ? 0 : BLK_STATUS_ZERO;
 	}
 	switch (t) {
-	case QCOW2_C_NORMAL:
-		*host_off = (e & QCOW2_L2E_OFFSET_MASK) + in;
+	case QCOW2_C_NORMAL: {
+		/* Checked as a read checks it: callers read *host_off. */
+		int64_t host = normal_host(q, off, e);
+
+		if (host < 0)
+			return (int)host;
+		*host_off = (uint64_t)host + in;
 		flags = BLK_STATUS_DATA | BLK_STATUS_ALLOCATED |
 			BLK_STATUS_OFFSET_VALID;
 		break;
+	}
 	case QCOW2_C_ZERO_PLAIN:
 		flags = BLK_STATUS_ZERO | BLK_STATUS_ALLOCATED;
 		break;
@@ -582,6 +592,8 @@ int qcow2_status(struct qcow2 *q, uint64_t off, uint64_t len,
 			return ret;
 		if (qcow2_l2_type(q, ne) != t || t == QCOW2_C_COMPRESSED)
 			break;
+		if (t == QCOW2_C_NORMAL && (ne & QCOW2_L2E_RESERVED))
+			break;	/* the next call reports it */
 		if ((t == QCOW2_C_NORMAL || t == QCOW2_C_ZERO_ALLOC) &&
 		    (ne & QCOW2_L2E_OFFSET_MASK) !=
 		    (e & QCOW2_L2E_OFFSET_MASK) + in + n)

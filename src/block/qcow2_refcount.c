@@ -8,6 +8,8 @@
  * the ordering).
  */
 #include <errno.h>
+#include <fcntl.h>
+#include <linux/falloc.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -443,7 +445,8 @@ int64_t qcow2_alloc_bytes(struct qcow2 *q, uint64_t size)
 	return off;
 }
 
-int qcow2_free_deferred(struct qcow2 *q, uint64_t off, uint64_t len)
+static int defer_free(struct qcow2 *q, uint64_t off, uint64_t len,
+		      bool punch)
 {
 	if (q->n_pending == q->cap_pending) {
 		size_t cap = q->cap_pending ? q->cap_pending * 2 : 64;
@@ -456,13 +459,54 @@ int qcow2_free_deferred(struct qcow2 *q, uint64_t off, uint64_t len)
 	}
 	if (q->n_pending && q->pending[q->n_pending - 1].off +
 	    q->pending[q->n_pending - 1].len == off &&
+	    q->pending[q->n_pending - 1].punch == punch &&
 	    !qcow2_offset_in_cluster(q, off) && !qcow2_offset_in_cluster(q, len)) {
 		q->pending[q->n_pending - 1].len += len;
 		return 0;
 	}
 	q->pending[q->n_pending].off = off;
 	q->pending[q->n_pending].len = len;
+	q->pending[q->n_pending].punch = punch;
 	q->n_pending++;
+	return 0;
+}
+
+int qcow2_free_deferred(struct qcow2 *q, uint64_t off, uint64_t len)
+{
+	return defer_free(q, off, len, false);
+}
+
+/*
+ * Punch the clusters of [off, off+len) that no longer have a reference
+ * out of the file, runs of them at once. Called after the tables that
+ * pointed at them are on disk, so a crash cannot bring the old pointers
+ * back to zeroed data. Advice: a file system without holes keeps them.
+ */
+static int punch_unreferenced(struct qcow2 *q, uint64_t off, uint64_t len)
+{
+	uint64_t c = off >> q->cluster_bits;
+	uint64_t end = (off + len + q->cluster_size - 1) >> q->cluster_bits;
+	uint64_t run = 0, rc;
+
+	for (; c <= end; c++) {
+		int ret = c < end ? qcow2_get_refcount(q, c, &rc) : 0;
+
+		if (ret < 0)
+			return ret;
+		if (c < end && rc == 0) {
+			run++;
+			continue;
+		}
+		if (run && fallocate(q->fd, FALLOC_FL_PUNCH_HOLE |
+				     FALLOC_FL_KEEP_SIZE,
+				     (off_t)((c - run) << q->cluster_bits),
+				     (off_t)(run << q->cluster_bits)) < 0 &&
+		    errno != EOPNOTSUPP && errno != ENOSYS) {
+			blk_set_err(q->b, "discard: %s", strerror(errno));
+			return -errno;
+		}
+		run = 0;
+	}
 	return 0;
 }
 
@@ -478,27 +522,39 @@ int qcow2_apply_pending_frees(struct qcow2 *q)
 	for (size_t i = 0; i < n && ret == 0; i++) {
 		ret = qcow2_update_refcount(q, list[i].off, list[i].len, -1);
 		qcow2_cache_drop(&q->l2_cache, list[i].off);
+		if (ret == 0 && list[i].punch)
+			ret = punch_unreferenced(q, list[i].off, list[i].len);
 	}
 	free(list);
 	return ret;
 }
 
 /* Drop (deferred) the references an L2 entry holds. */
-int qcow2_free_entry_clusters(struct qcow2 *q, uint64_t e)
+static int free_entry(struct qcow2 *q, uint64_t e, bool punch)
 {
 	switch (qcow2_l2_type(q, e)) {
 	case QCOW2_C_NORMAL:
 	case QCOW2_C_ZERO_ALLOC:
-		return qcow2_free_deferred(q, e & QCOW2_L2E_OFFSET_MASK,
-					   q->cluster_size);
+		return defer_free(q, e & QCOW2_L2E_OFFSET_MASK,
+				  q->cluster_size, punch);
 	case QCOW2_C_COMPRESSED: {
 		uint64_t off = e & ((1ULL << q->csize_shift) - 1);
 		uint64_t sectors = ((e >> q->csize_shift) & q->csize_mask) + 1;
 		uint64_t end = (off & ~511ULL) + sectors * 512;
 
-		return qcow2_free_deferred(q, off, end - off);
+		return defer_free(q, off, end - off, punch);
 	}
 	default:
 		return 0;
 	}
+}
+
+int qcow2_free_entry_clusters(struct qcow2 *q, uint64_t e)
+{
+	return free_entry(q, e, false);
+}
+
+int qcow2_discard_entry_clusters(struct qcow2 *q, uint64_t e)
+{
+	return free_entry(q, e, true);
 }
