@@ -1,0 +1,261 @@
+/*
+ * Chaining translated blocks (see struct jit_chain in jit_internal.h):
+ * the shared chaining code at the start of the translation buffer, each
+ * translation's exit stub into it, the run loop's filling of slots and
+ * the jump cache; and the buffer itself, emptied when full.
+ */
+#include <stdlib.h>
+#include <sys/mman.h>
+
+#include "cpu/emu/jit_internal.h"
+
+#if defined(__x86_64__)
+
+enum { RSI = 6, RDI = 7, R8 = 8, R13 = 13 };
+#define SLOT(f) ((int32_t)offsetof(struct jit_chain, f))
+#define MOV ((const uint8_t[]){ 0x8B })
+#define CMP ((const uint8_t[]){ 0x3B })
+
+/* rcx = rax & ~0xFFF: the next RIP's linear page. */
+static void next_page_to_rcx(struct emit *e)
+{
+	static const uint8_t page[] = {
+		0x48, 0x89, 0xC1,                          /* mov rcx, rax */
+		0x48, 0x81, 0xE1, 0x00, 0xF0, 0xFF, 0xFF,  /* and rcx, ~0xFFF */
+	};
+	emit_bytes(e, page, sizeof(page));
+}
+
+/*
+ * The chaining code every exit stub jumps to, with rax = the next RIP and
+ * rdi = the translation's slots: into a chained block if a slot says so
+ * and the run loop would go on, else back to the run loop with the slots
+ * in c->jit_prev. rsi holds the matching slot, rdx its code page.
+ */
+static void emit_chain_helper(struct emit *e, struct jit_chain *jcache)
+{
+	uint8_t *to_ret[16], *found, *cross, *go;
+	unsigned k = 0;
+
+	static const int32_t flags[] = { OFF(irq_pending), OFF(halted), OFF(wait_sipi) };
+	for (unsigned i = 0; i < 3; i++) {
+		mem_op(e, false, 0x80, 7, flags[i]);           /* cmp byte, 0 */
+		put8(e, 0);
+		to_ret[k++] = jcc_fwd(e, CC_NE);
+	}
+	static const uint8_t slot0[] = { 0x48, 0x89, 0xFE };    /* mov rsi, rdi */
+	emit_bytes(e, slot0, sizeof(slot0));
+	base_op(e, true, CMP, 1, RAX, RSI, SLOT(rip));
+	found = jcc_fwd(e, CC_E);
+	static const uint8_t next_slot[] = { 0x48, 0x83, 0xC6, sizeof(struct jit_chain) };
+	emit_bytes(e, next_slot, sizeof(next_slot));             /* add rsi, slot size */
+	base_op(e, true, CMP, 1, RAX, RSI, SLOT(rip));
+	uint8_t *found2 = jcc_fwd(e, CC_E);
+	static const uint8_t hash[] = {
+		0x48, 0x89, 0xC1,                          /* mov rcx, rax */
+		0x48, 0xC1, 0xE9, 0x0C,                    /* shr rcx, 12 */
+		0x48, 0x31, 0xC1,                          /* xor rcx, rax */
+		0x81, 0xE1, (JCACHE_SIZE - 1) & 0xFF, (JCACHE_SIZE - 1) >> 8, 0, 0,  /* and ecx, mask */
+		0x48, 0xC1, 0xE1, 0x06,                    /* shl rcx, 6 */
+	};
+	emit_bytes(e, hash, sizeof(hash));
+	load_imm(e, RSI, (uint64_t)(uintptr_t)jcache);
+	static const uint8_t add_rsi_rcx[] = { 0x48, 0x01, 0xCE };   /* add rsi, rcx */
+	emit_bytes(e, add_rsi_rcx, sizeof(add_rsi_rcx));
+	base_op(e, true, CMP, 1, RAX, RSI, SLOT(rip));
+	to_ret[k++] = jcc_fwd(e, CC_NE);
+	patch_to(found, e->p);
+	patch_to(found2, e->p);
+	next_page_to_rcx(e);
+	base_op(e, true, MOV, 1, RDX, RSI, SLOT(page));
+	mem_op(e, true, 0x3B, RCX, OFF(fc_la));            /* cmp rcx, fc_la */
+	cross = jcc_fwd(e, CC_NE);
+
+	/* The same page as the block that ran: the fetch cache's. */
+	mem_op(e, true, 0x3B, RDX, OFF(fc_page));          /* cmp rdx, fc_page */
+	to_ret[k++] = jcc_fwd(e, CC_NE);
+	mem_op(e, true, 0x8B, RCX, OFF(fc_genp));          /* mov rcx, fc_genp */
+	put8(e, 0x8B);                                      /* mov ecx, [rcx] */
+	put8(e, 0x09);
+	mem_op(e, false, 0x3B, RCX, OFF(fc_gen));          /* cmp ecx, fc_gen */
+	to_ret[k++] = jcc_fwd(e, CC_NE);
+	base_op(e, false, MOV, 1, RCX, RDX, (int32_t)offsetof(struct code_page, epoch));
+	base_op(e, false, CMP, 1, RCX, RSI, SLOT(epoch));
+	to_ret[k++] = jcc_fwd(e, CC_NE);
+	put8(e, 0xE9);                                      /* jmp go */
+	go = e->p;
+	put32(e, 0);
+
+	/* Another page: its fetch-cache entry, tagged with this mode and CPL,
+	 * must still hold the slot's page, at its current generation. */
+	patch_to(cross, e->p);
+	static const uint8_t movzx[] = { 0x0F, 0xB6 };        /* movzx r8d, byte [rbx + dmode] */
+	base_op(e, false, movzx, 2, R8, RBX, OFF(dmode));
+	static const uint8_t tag_low[] = {
+		0x41, 0xC1, 0xE0, 0x02,                    /* shl r8d, 2 */
+		0x41, 0x83, 0xC8, 0x01,                    /* or r8d, 1 */
+	};
+	emit_bytes(e, tag_low, sizeof(tag_low));
+	mem_op(e, false, 0x80, 7, OFF(cpl));               /* cmp byte cpl, 3 */
+	put8(e, 3);
+	static const uint8_t user_bit[] = {
+		0x75, 0x04,                                /* jne +4 */
+		0x41, 0x83, 0xC8, 0x02,                    /* or r8d, 2 */
+		0x4C, 0x09, 0xC1,                          /* or rcx, r8 */
+	};
+	emit_bytes(e, user_bit, sizeof(user_bit));
+	base_op(e, true, MOV, 1, R8, RSI, SLOT(fe));
+	base_op(e, true, CMP, 1, RCX, R8, (int32_t)offsetof(struct fetch_ent, tag));
+	to_ret[k++] = jcc_fwd(e, CC_NE);
+	base_op(e, true, CMP, 1, RDX, R8, (int32_t)offsetof(struct fetch_ent, page));
+	to_ret[k++] = jcc_fwd(e, CC_NE);
+	base_op(e, false, MOV, 1, RCX, RDX, (int32_t)offsetof(struct code_page, epoch));
+	base_op(e, false, CMP, 1, RCX, RSI, SLOT(epoch));
+	to_ret[k++] = jcc_fwd(e, CC_NE);
+	base_op(e, true, MOV, 1, R8, RSI, SLOT(genp));
+	static const uint8_t gen_load[] = { 0x41, 0x8B, 0x08 };  /* mov ecx, [r8] */
+	emit_bytes(e, gen_load, sizeof(gen_load));
+	base_op(e, false, CMP, 1, RCX, RDX, (int32_t)offsetof(struct code_page, gen));
+	to_ret[k++] = jcc_fwd(e, CC_NE);
+	/* The fetch cache moves to the successor's page, as a fetch would. */
+	mem_op(e, false, 0x89, RCX, OFF(fc_gen));
+	store64(e, RDX, OFF(fc_page));
+	base_op(e, true, (const uint8_t[]){ 0x89 }, 1, R8, RBX, OFF(fc_genp));
+	next_page_to_rcx(e);
+	store64(e, RCX, OFF(fc_la));
+
+	patch_to(go, e->p);
+	mem_op(e, false, 0x8B, RCX, OFF(budget));          /* mov ecx, budget */
+	base_op(e, false, (const uint8_t[]){ 0x2B }, 1, RCX, RSI, SLOT(n));  /* sub ecx, n */
+	to_ret[k++] = jcc_fwd(e, CC_B);
+	/* Committed. An interrupt shadow (STI, MOV SS: they end their block)
+	 * lasts for the next block, as in the run loop, which counts it
+	 * down before each block. */
+	mem_op(e, false, 0x80, 7, OFF(shadow));            /* cmp byte shadow, 0 */
+	put8(e, 0);
+	put8(e, 0x74);                                      /* je +6 */
+	put8(e, 0x06);
+	mem_op(e, false, 0xFE, 1, OFF(shadow));            /* dec byte shadow */
+	mem_op(e, false, 0x89, RCX, OFF(budget));
+	base_op(e, false, MOV, 1, RCX, RSI, SLOT(n));
+	mem_op(e, true, 0x01, RCX, OFF(icount));           /* add icount, rcx */
+	store_imm8(e, OFF(exit_req), 0);
+	store64(e, RAX, OFF(insn_rip));
+	load(e, RCX, GPR(EMU_RSP), 8);
+	store64(e, RCX, OFF(insn_rsp));
+	static const uint8_t r12_rax[] = { 0x49, 0x89, 0xC4 };   /* mov r12, rax */
+	emit_bytes(e, r12_rax, sizeof(r12_rax));
+	/* r13 = page->insns + doff */
+	base_op(e, true, MOV, 1, R13, RDX, (int32_t)offsetof(struct code_page, insns));
+	base_op(e, true, (const uint8_t[]){ 0x03 }, 1, R13, RSI, SLOT(doff));
+	base_op(e, false, (const uint8_t[]){ 0xFF }, 1, 4, RSI, SLOT(body));  /* jmp [body] */
+
+	for (unsigned i = 0; i < k; i++)
+		patch_to(to_ret[i], e->p);
+	store64(e, RDI, OFF(jit_prev));
+	static const uint8_t epilogue[] = {
+		0x41, 0x5D, 0x41, 0x5C, 0x5B,   /* pop r13; pop r12; pop rbx */
+		0xC3,                           /* ret */
+	};
+	emit_bytes(e, epilogue, sizeof(epilogue));
+}
+
+void jit_emit_exit(struct emit *e, struct jit_chain *slots, const uint8_t *helper)
+{
+	load(e, RAX, OFF(next_rip), 8);
+	store64(e, RAX, OFF(rip));
+	rip_op(e, (const uint8_t[]){ 0x48, 0x8D }, 2, RDI, slots);   /* lea rdi, slots */
+	put8(e, 0xE9);                                               /* jmp helper */
+	put32(e, (uint32_t)(helper - (e->p + 4)));
+}
+
+/*
+ * The run loop is about to enter translated block d, which follows the
+ * translation whose exit returned with its slots in c->jit_prev: fill a
+ * slot with d (a slot already naming d's RIP is refreshed: its page may
+ * have been decoded afresh; with both slots taken, the older goes).
+ */
+void emu_jit_chain(struct emu_cpu *c, const struct dinsn *d, uint64_t prev_la)
+{
+	struct jit_chain *slots = c->jit_prev, *slot;
+	struct code_page *p = c->fc_page;
+
+	c->jit_prev = NULL;
+	if (!slots || !p || d < p->insns || d >= p->insns + p->n || c->fc_la == FC_NONE)
+		return;
+	if (c->fc_la != prev_la)
+		c->stats.chain_cross_page++;
+	if (slots[0].rip == c->rip || slots[0].rip == CHAIN_EMPTY) {
+		slot = &slots[0];
+	} else if (slots[1].rip == c->rip || slots[1].rip == CHAIN_EMPTY) {
+		slot = &slots[1];
+	} else {
+		c->stats.chain_slot_taken++;
+		slots[1] = slots[0];
+		slot = &slots[0];
+	}
+	*slot = (struct jit_chain){
+		.rip = c->rip,
+		.body = (uint64_t)(uintptr_t)d->jit + sizeof(prologue),
+		.doff = (uint64_t)((const uint8_t *)d - (const uint8_t *)p->insns),
+		.page = p,
+		.fe = emu_fcache_ent(c, c->fc_la),
+		.genp = c->fc_genp,
+		.epoch = p->epoch,
+		.n = d->rem,
+	};
+	c->jit->jcache[jcache_index(c->rip)] = *slot;
+}
+
+/* --- the buffer --- */
+
+struct emu_jit *emu_jit_create(void)
+{
+	struct emu_jit *j = calloc(1, sizeof(*j));
+	if (!j)
+		return NULL;
+	j->buf = mmap(NULL, JIT_BUF_SIZE, PROT_READ | PROT_WRITE | PROT_EXEC,
+		      MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (j->buf == MAP_FAILED) {
+		free(j);
+		return NULL;
+	}
+	j->jcache = malloc(JCACHE_SIZE * sizeof(*j->jcache));
+	if (!j->jcache) {
+		munmap(j->buf, JIT_BUF_SIZE);
+		free(j);
+		return NULL;
+	}
+	for (unsigned i = 0; i < JCACHE_SIZE; i++)
+		j->jcache[i].rip = CHAIN_EMPTY;
+	struct emit e = { .p = j->buf };
+	emit_chain_helper(&e, j->jcache);
+	j->fixed = j->used = ((size_t)(e.p - j->buf) + 15) & ~(size_t)15;
+	return j;
+}
+
+void emu_jit_destroy(struct emu_jit *j)
+{
+	if (!j)
+		return;
+	munmap(j->buf, JIT_BUF_SIZE);
+	free(j->jcache);
+	free(j);
+}
+
+void emu_jit_reset(struct emu_cpu *c)
+{
+	if (!c->jit)
+		return;
+	for (unsigned h = 0; h < CODE_HASH; h++)
+		for (struct code_page *p = c->hash[h]; p; p = p->next)
+			for (unsigned i = 0; i < p->n; i++)
+				p->insns[i].jit = NULL;
+	for (unsigned i = 0; i < JCACHE_SIZE; i++)
+		c->jit->jcache[i].rip = CHAIN_EMPTY;
+	c->jit->used = c->jit->fixed;
+	c->jit_prev = NULL;
+	c->stats.jit_resets++;
+}
+
+#endif
