@@ -397,16 +397,18 @@ static bool is_gpr(const struct dop *o)
 	return o->kind == OPK_REG && !(o->reg & REG_HIGH8) && o->reg < 16;
 }
 
-static emu_handler alu_mem_special(const struct dinsn *d, unsigned dmode)
-{
-	static const struct {
-		emu_handler gen, mr1, mr4, mr8, mi1, mi4, mi8, rm4, rm8;
-	} tab[] = {
+/* The memory forms of the binary operations, in JA_* order. */
+static const struct {
+	emu_handler gen, mr1, mr4, mr8, mi1, mi4, mi8, rm4, rm8;
+} tab[] = {
 #define M(n) { h_##n, h_##n##_mr1, h_##n##_mr4, h_##n##_mr8, h_##n##_mi1, \
 	       h_##n##_mi4, h_##n##_mi8, h_##n##_rm4, h_##n##_rm8 }
-		M(add), M(or), M(and), M(sub), M(xor), M(cmp), M(test),
+	M(add), M(or), M(and), M(sub), M(xor), M(cmp), M(test),
 #undef M
-	};
+};
+
+static emu_handler alu_mem_special(const struct dinsn *d, unsigned dmode)
+{
 	const struct dop *o0 = &d->op[0], *o1 = &d->op[1];
 
 	if (d->lock || d->nops != 2 || dmode != DM_LONG64 || d->asize != 8)
@@ -457,6 +459,20 @@ bool emu_alu_jit_form(const struct dinsn *d, struct jit_form *f)
 		f->kind = h == bin[i].rr4 || h == bin[i].rr8 ? JF_ALU_RR : JF_ALU_RI;
 		f->op = (uint8_t)i;
 		f->size = h == bin[i].rr8 || h == bin[i].ri8 ? 8 : 4;
+		return true;
+	}
+	/* The memory forms alu_mem_special() picked: JF_ALU_M (the memory
+	 * operand is the destination), JF_ALU_RM (the source). */
+	for (unsigned i = 0; i < sizeof(tab) / sizeof(tab[0]); i++) {
+		emu_handler h = d->fn;
+		unsigned size = h == tab[i].mr1 || h == tab[i].mi1 ? 1 :
+				h == tab[i].mr4 || h == tab[i].mi4 || h == tab[i].rm4 ? 4 :
+				h == tab[i].mr8 || h == tab[i].mi8 || h == tab[i].rm8 ? 8 : 0;
+		if (!size)
+			continue;
+		f->kind = h == tab[i].rm4 || h == tab[i].rm8 ? JF_ALU_RM : JF_ALU_M;
+		f->op = (uint8_t)i;
+		f->size = (uint8_t)size;
 		return true;
 	}
 	/* Left to the generic handlers at decode: 8-bit register forms, and

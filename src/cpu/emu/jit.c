@@ -491,6 +491,94 @@ static void emit_mem(struct emit *e, const struct dinsn *d, const struct jit_for
 }
 
 /*
+ * A binary operation with a memory operand as alu_mem() in alu.c does it:
+ * the address, the TLB probe (for a write unless CMP or TEST), then a in
+ * rcx and b in rax as emit_alu() has them, the result back to memory
+ * (JF_ALU_M) or the register (JF_ALU_RM), the record unless dead. A miss
+ * calls the handler, which takes the slow path and raises the faults;
+ * after it (and the end-of-block check of a store) the guest's flags go
+ * into the host's, so that both paths leave the host flags as the guest's.
+ */
+static void emit_alu_mem(struct emit *e, const struct dinsn *d, const struct jit_form *f,
+			 unsigned i, uint32_t off, uint32_t next_off, bool dead,
+			 uint8_t **exit_jump)
+{
+	static const uint8_t host_op[] = {
+		[JA_ADD] = 0x01, [JA_OR] = 0x09, [JA_AND] = 0x21, [JA_SUB] = 0x29,
+		[JA_XOR] = 0x31, [JA_CMP] = 0x29, [JA_TEST] = 0x21,
+	};
+	static const uint8_t lf[] = {
+		[JA_ADD] = LF_ADD, [JA_OR] = LF_LOGIC, [JA_AND] = LF_LOGIC,
+		[JA_SUB] = LF_SUB, [JA_XOR] = LF_LOGIC, [JA_CMP] = LF_SUB,
+		[JA_TEST] = LF_LOGIC,
+	};
+	bool rm = f->kind == JF_ALU_RM, wide = f->size == 8;
+	bool result = f->op != JA_CMP && f->op != JA_TEST;
+	bool store = !rm && result;
+	const struct dop *m = &d->op[rm ? 1 : 0];
+	uint8_t *slow[6];
+
+	ea_to_rax(e, m, next_off);
+	if (m->seg == SEG_FS || m->seg == SEG_GS)
+		mem_op(e, true, 0x03, RAX, OFF(seg[m->seg].base));  /* add rax, base */
+	unsigned k = emit_tlb_probe(e, store, f->size, slow);
+	static const uint8_t lea_rdi[] = { 0x48, 0x8D, 0x3C, 0x0E };   /* lea rdi, [rsi + rcx] */
+	emit_bytes(e, lea_rdi, sizeof(lea_rdi));
+	if (rm) {
+		load(e, RCX, GPR(d->op[0].reg), f->size);
+		if (wide)
+			put8(e, 0x48);
+		put8(e, 0x8B); put8(e, 0x07);                   /* mov eax/rax, [rdi] */
+	} else {
+		if (f->size == 1) {
+			put8(e, 0x0F); put8(e, 0xB6); put8(e, 0x0F);   /* movzx ecx, byte [rdi] */
+		} else {
+			if (wide)
+				put8(e, 0x48);
+			put8(e, 0x8B); put8(e, 0x0F);           /* mov ecx/rcx, [rdi] */
+		}
+		if (d->op[1].kind == OPK_REG)
+			load_sized(e, RAX, gpr_at(d->op[1].reg), f->size);
+		else
+			load_imm(e, RAX, (uint64_t)d->op[1].val & size_mask(f->size));
+	}
+	alu_op(e, d, host_op[f->op], f->size, rm && result);
+	if (store) {
+		if (wide)
+			put8(e, 0x48);
+		put8(e, f->size == 1 ? 0x88 : 0x89);            /* mov [rdi], dl/edx/rdx */
+		put8(e, 0x17);
+	}
+	if (!dead)
+		alu_record(e, lf[f->op], f->size);
+
+	put8(e, 0xE9);                                       /* jmp done */
+	uint8_t *done = e->p;
+	put32(e, 0);
+	for (unsigned j = 0; j < k; j++)
+		patch_to(slow[j], e->p);
+	emit_call(e, d, i, off, next_off);
+	*exit_jump = NULL;
+	if (store) {
+		mem_op(e, false, 0x80, 7, OFF(exit_req));      /* a store to decoded code */
+		put8(e, 0);
+		*exit_jump = jcc_fwd(e, CC_NE);
+	}
+	/* rax = emu_flags(c); the arithmetic flags into the host's (never
+	 * TF, DF or AC, which would change how the host runs). */
+	static const uint8_t mov_rdi_rbx[] = { 0x48, 0x89, 0xDF };
+	emit_bytes(e, mov_rdi_rbx, sizeof(mov_rdi_rbx));
+	load_imm(e, RAX, (uint64_t)(uintptr_t)emu_flags);
+	static const uint8_t to_host_flags[] = {
+		0xFF, 0xD0,                             /* call rax */
+		0x25, 0xD5, 0x08, 0x00, 0x00,           /* and eax, CF|PF|AF|ZF|SF|OF */
+		0x50, 0x9D,                             /* push rax; popfq */
+	};
+	emit_bytes(e, to_host_flags, sizeof(to_host_flags));
+	patch_to(done, e->p);
+}
+
+/*
  * PUSH of a 64-bit register or immediate, POP of a 64-bit register, CALL
  * rel32 and RET as h_push64(), h_pop64(), h_call_rel64() and h_ret64() in
  * ctrl.c: RSP changes only once the access has succeeded, so that a fault
@@ -651,6 +739,7 @@ void *emu_jit_translate(struct emu_cpu *c, struct dinsn *d, unsigned n)
 		if ((form[i].kind == JF_INCDEC || form[i].kind == JF_ADC || on_flags) && !flags_in)
 			form[i].kind = JF_NONE;
 		host_flags = form[i].kind == JF_ALU_RR || form[i].kind == JF_ALU_RI ||
+			     form[i].kind == JF_ALU_M || form[i].kind == JF_ALU_RM ||
 			     form[i].kind == JF_INCDEC || form[i].kind == JF_ADC ||
 			     (on_flags && flags_in);
 		last_inline = form[i].kind != JF_NONE;
@@ -685,6 +774,14 @@ void *emu_jit_translate(struct emu_cpu *c, struct dinsn *d, unsigned n)
 			emit_incdec(&e, &d[i], &form[i], flags_dead(d, form, i, n));
 		} else if (form[i].kind == JF_ADC) {
 			emit_adc(&e, &d[i], &form[i], flags_dead(d, form, i, n));
+		} else if (form[i].kind == JF_ALU_M || form[i].kind == JF_ALU_RM) {
+			uint8_t *exit_jump;
+			emit_alu_mem(&e, &d[i], &form[i], i, off, next_off,
+				     flags_dead(d, form, i, n), &exit_jump);
+			if (exit_jump && i + 1 < n)
+				exits[nexits++] = exit_jump;
+			else if (exit_jump)
+				patch_to(exit_jump, e.p);   /* the exit follows anyway */
 		} else if (form[i].kind == JF_LOAD || form[i].kind == JF_STORE ||
 			   form[i].kind == JF_PUSH || form[i].kind == JF_POP ||
 			   form[i].kind == JF_CALL || form[i].kind == JF_RET) {

@@ -87,7 +87,7 @@ static void emit_random_insn(struct prog *p)
 	static const uint8_t alu[] = { 0x01, 0x09, 0x11, 0x19, 0x21, 0x29, 0x31, 0x39,
 				       0x85, 0x89 };
 
-	switch (rnd() % 18) {
+	switch (rnd() % 19) {
 	case 0: case 1: case 2:         /* op r, r (incl. ADC/SBB, CMP, TEST, MOV) */
 		emit(p, 3, rex(w, s, d), alu[rnd() % sizeof(alu)], 0xC0 | (s & 7) << 3 | (d & 7));
 		break;
@@ -227,6 +227,35 @@ static void emit_random_insn(struct prog *p)
 			emit(p, 3, 0x80, 0xC0 | (unsigned)(rnd() % 8) << 3 | (dd & 7), (int)(rnd() & 0xFF));
 		else
 			emit(p, 3, 0xF6, 0xC0 | (dd & 7), (int)(rnd() & 0xFF));
+		break;
+	}
+	case 18: {                      /* op [rsp + disp8], r / imm; op r, [rsp + disp8] (some across a page) */
+		static const uint8_t mem_op[] = { 0x01, 0x09, 0x21, 0x29, 0x31, 0x39, 0x85,
+						  0x03, 0x0B, 0x23, 0x2B, 0x33, 0x3B };
+		int disp = (int)(rnd() % 0x80) - 8;
+		unsigned k = (unsigned)(rnd() % 4);
+		if (k == 0) {
+			uint8_t op = mem_op[rnd() % sizeof(mem_op)];
+			unsigned r = op & 2 ? d : s;    /* op r, [m] writes r */
+			emit(p, 5, rex(w, r, 4), op, 0x44 | (r & 7) << 3, 0x24, disp & 0xFF);
+		} else if (k == 1) {            /* 8-bit: op [rsp + disp8], r8 / imm8 */
+			if (rnd() % 2)
+				emit(p, 5, rex(false, s, 4), 8 * (unsigned)(rnd() % 8),
+				     0x44 | (s & 7) << 3, 0x24, disp & 0xFF);
+			else
+				emit(p, 6, rex(false, 0, 4), 0x80, 0x44 | (unsigned)(rnd() % 8) << 3, 0x24,
+				     disp & 0xFF, (int)(rnd() & 0xFF));
+		} else {                        /* op [rsp + disp8], imm8 / imm32 */
+			if (rnd() % 2) {
+				emit(p, 5, rex(w, 0, 4), 0x83, 0x44 | (unsigned)(rnd() % 8) << 3, 0x24,
+				     disp & 0xFF);
+				emit(p, 1, (int)(rnd() & 0xFF));
+			} else {
+				emit(p, 5, rex(w, 0, 4), 0x81, 0x44 | (unsigned)(rnd() % 8) << 3, 0x24,
+				     disp & 0xFF);
+				emit32(p, edge_imm());
+			}
+		}
 		break;
 	}
 	case 12: {                      /* jcc over one to three instructions */
