@@ -138,6 +138,15 @@ static int src_extent(struct blk *s, uint64_t off, uint64_t len,
 	return 0;
 }
 
+/* e covers source offset at, as src_extent() found it: asked again once
+ * at leaves what the last answer covered. */
+static int extent_cover(struct extent *e, struct blk *s, uint64_t at)
+{
+	if (e->s == s && at >= e->off && at < e->end)
+		return 0;
+	return src_extent(s, at, MIN(s->size - at, STATUS_AHEAD), e);
+}
+
 /* Read [off, off+n) of extent e of s: straight from the file holding it
  * when it has a host offset (no lock), else through the format. */
 static int read_extent(struct blk *s, const struct extent *e, uint64_t off,
@@ -277,11 +286,9 @@ static int prepare_runs(struct conv *c, struct worker *wk, struct slot *w,
 	while (pos < len) {
 		uint64_t at = soff + pos, n;
 
-		if (e->s != s || at < e->off || at >= e->end) {
-			ret = src_extent(s, at, MIN(s->size - at, STATUS_AHEAD), e);
-			if (ret < 0)
-				return ret;
-		}
+		ret = extent_cover(e, s, at);
+		if (ret < 0)
+			return ret;
 		n = MIN(len - pos, e->end - at);
 		if (e->zero && c->judge) {
 			add_run(w, pos, n, true);
@@ -330,11 +337,9 @@ static int prepare_clusters(struct conv *c, struct worker *wk,
 	while (pos < len) {
 		uint64_t at = soff + pos, n;
 
-		if (e->s != s || at < e->off || at >= e->end) {
-			ret = src_extent(s, at, MIN(s->size - at, STATUS_AHEAD), e);
-			if (ret < 0)
-				return ret;
-		}
+		ret = extent_cover(e, s, at);
+		if (ret < 0)
+			return ret;
 		n = MIN(len - pos, e->end - at);
 		if (!e->zero) {
 			ret = read_extent(s, e, at, w->buf + pos, n);

@@ -116,6 +116,18 @@ static void emit_lea(struct emit *e, const struct dinsn *d, uint32_t next_off)
 	store64(e, RAX, GPR(d->op[0].reg));
 }
 
+/* The binary operations (JA_*): the host's r/m32, r32 opcode (CMP and
+ * TEST as SUB and AND: their result is not written) and the lazy record. */
+static const uint8_t alu_host_op[] = {
+	[JA_ADD] = 0x01, [JA_OR] = 0x09, [JA_AND] = 0x21, [JA_SUB] = 0x29,
+	[JA_XOR] = 0x31, [JA_CMP] = 0x29, [JA_TEST] = 0x21,
+};
+static const uint8_t alu_lf[] = {
+	[JA_ADD] = LF_ADD, [JA_OR] = LF_LOGIC, [JA_AND] = LF_LOGIC,
+	[JA_SUB] = LF_SUB, [JA_XOR] = LF_LOGIC, [JA_CMP] = LF_SUB,
+	[JA_TEST] = LF_LOGIC,
+};
+
 /* Where register operand reg lives in the register file: a high-8
  * register (AH-BH) is byte 1 of its GPR. */
 static int32_t gpr_at(unsigned reg)
@@ -187,20 +199,10 @@ static void alu_record(struct emit *e, uint8_t lf_op, unsigned size)
 static void emit_alu(struct emit *e, const struct dinsn *d, const struct jit_form *f,
 		     bool dead)
 {
-	static const uint8_t host_op[] = {
-		[JA_ADD] = 0x01, [JA_OR] = 0x09, [JA_AND] = 0x21, [JA_SUB] = 0x29,
-		[JA_XOR] = 0x31, [JA_CMP] = 0x29, [JA_TEST] = 0x21,
-	};
-	static const uint8_t lf[] = {
-		[JA_ADD] = LF_ADD, [JA_OR] = LF_LOGIC, [JA_AND] = LF_LOGIC,
-		[JA_SUB] = LF_SUB, [JA_XOR] = LF_LOGIC, [JA_CMP] = LF_SUB,
-		[JA_TEST] = LF_LOGIC,
-	};
-
 	alu_operands(e, d, f->size);
-	alu_op(e, d, host_op[f->op], f->size, f->op != JA_CMP && f->op != JA_TEST);
+	alu_op(e, d, alu_host_op[f->op], f->size, f->op != JA_CMP && f->op != JA_TEST);
 	if (!dead)
-		alu_record(e, lf[f->op], f->size);
+		alu_record(e, alu_lf[f->op], f->size);
 }
 
 /*
@@ -503,15 +505,6 @@ static void emit_alu_mem(struct emit *e, const struct dinsn *d, const struct jit
 			 unsigned i, uint32_t off, uint32_t next_off, bool dead,
 			 uint8_t **exit_jump)
 {
-	static const uint8_t host_op[] = {
-		[JA_ADD] = 0x01, [JA_OR] = 0x09, [JA_AND] = 0x21, [JA_SUB] = 0x29,
-		[JA_XOR] = 0x31, [JA_CMP] = 0x29, [JA_TEST] = 0x21,
-	};
-	static const uint8_t lf[] = {
-		[JA_ADD] = LF_ADD, [JA_OR] = LF_LOGIC, [JA_AND] = LF_LOGIC,
-		[JA_SUB] = LF_SUB, [JA_XOR] = LF_LOGIC, [JA_CMP] = LF_SUB,
-		[JA_TEST] = LF_LOGIC,
-	};
 	bool rm = f->kind == JF_ALU_RM, wide = f->size == 8;
 	bool result = f->op != JA_CMP && f->op != JA_TEST;
 	bool store = !rm && result;
@@ -542,7 +535,7 @@ static void emit_alu_mem(struct emit *e, const struct dinsn *d, const struct jit
 		else
 			load_imm(e, RAX, (uint64_t)d->op[1].val & size_mask(f->size));
 	}
-	alu_op(e, d, host_op[f->op], f->size, rm && result);
+	alu_op(e, d, alu_host_op[f->op], f->size, rm && result);
 	if (store) {
 		if (wide)
 			put8(e, 0x48);
@@ -550,7 +543,7 @@ static void emit_alu_mem(struct emit *e, const struct dinsn *d, const struct jit
 		put8(e, 0x17);
 	}
 	if (!dead)
-		alu_record(e, lf[f->op], f->size);
+		alu_record(e, alu_lf[f->op], f->size);
 
 	put8(e, 0xE9);                                       /* jmp done */
 	uint8_t *done = e->p;
