@@ -421,6 +421,20 @@ bool emu_arith_jit_form(const struct dinsn *d, struct jit_form *f)
 	/* Shifts by a constant: by 1 or an immediate, not by CL. */
 	if (d->nops > 1 && d->op[1].kind != OPK_IMM)
 		return false;
+	/* ROL/ROR of a 32/64-bit register by a constant that is not 0 (the
+	 * translator takes them only where their flags are dead). */
+	if ((d->fn == h_rol || d->fn == h_ror) && d->op[0].kind == OPK_REG &&
+	    !(d->op[0].reg & REG_HIGH8) && d->op[0].reg < 16 &&
+	    (d->op[0].size == 4 || d->op[0].size == 8)) {
+		unsigned n = (d->nops > 1 ? (unsigned)d->op[1].val : 1) &
+			     (d->op[0].size == 8 ? 63 : 31);
+		if (n == 0)
+			return false;
+		f->kind = JF_ROT;
+		f->op = d->fn == h_ror;
+		f->size = d->op[0].size;
+		return true;
+	}
 	for (unsigned i = 0; i < sizeof(shifts) / sizeof(shifts[0]); i++) {
 		for (unsigned w = 0; w < 2; w++) {
 			if (d->fn != shifts[i][w])

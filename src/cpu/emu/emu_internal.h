@@ -455,7 +455,8 @@ emu_handler emu_move_special(const struct dinsn *d, unsigned dmode);
  * register or immediate source, and with one memory operand in 64-bit
  * addressing (JF_ALU_M: the destination, JF_ALU_RM: the source; the TLB
  * hit inline), LEA with 64-bit addressing, SHL/SHR/SAR of a register by
- * a constant, two/three-operand IMUL of registers and immediates,
+ * a constant (and ROL/ROR, op 1: ROR, where their flags are dead),
+ * two/three-operand IMUL of registers and immediates,
  * 32/64-bit MOV loads and stores and MOVZX/MOVSX(D) loads with 64-bit
  * addressing (their TLB hit inline, the handler for the rest), PUSH/POP
  * of 64-bit registers (and PUSH of immediates), CALL rel32 and RET
@@ -468,7 +469,7 @@ emu_handler emu_move_special(const struct dinsn *d, unsigned dmode);
  */
 enum { JF_NONE, JF_MOV_RR, JF_MOV_RI, JF_LEA, JF_ALU_RR, JF_ALU_RI, JF_SHIFT,
        JF_IMUL, JF_LOAD, JF_STORE, JF_INCDEC, JF_PUSH, JF_POP, JF_SETCC, JF_CMOVCC,
-       JF_CALL, JF_RET, JF_ADC, JF_ALU_M, JF_ALU_RM };
+       JF_CALL, JF_RET, JF_ADC, JF_ALU_M, JF_ALU_RM, JF_ROT };
 enum { JA_ADD, JA_OR, JA_AND, JA_SUB, JA_XOR, JA_CMP, JA_TEST };
 enum { JS_SHL, JS_SHR, JS_SAR };
 /* JF_LOAD's op: a MOV (the access is the register's size), MOVZX, MOVSX(D). */

@@ -292,6 +292,21 @@ static void emit_shift(struct emit *e, const struct dinsn *d, const struct jit_f
 	emit_shift_record(e, f->size);
 }
 
+/* ROL/ROR by a constant (not 0) whose flags nothing reads: the rotated
+ * register only (a 32-bit one zero-extended, as the handler writes it). */
+static void emit_rotate(struct emit *e, const struct dinsn *d, const struct jit_form *f)
+{
+	unsigned n = (d->nops > 1 ? (unsigned)d->op[1].val : 1) & (f->size * 8 - 1);
+
+	load(e, RAX, GPR(d->op[0].reg), f->size);
+	if (f->size == 8)
+		put8(e, 0x48);
+	put8(e, 0xC1);                  /* rol/ror rax, n */
+	put8(e, (uint8_t)(0xC0 | (f->op ? 1 : 0) << 3));
+	put8(e, (uint8_t)n);
+	store64(e, RAX, GPR(d->op[0].reg));
+}
+
 /* Operand o of an IMUL (register or immediate, as the handler reads it)
  * into reg. */
 static void imul_operand(struct emit *e, unsigned reg, const struct dop *o, unsigned size)
@@ -731,6 +746,8 @@ void *emu_jit_translate(struct emu_cpu *c, struct dinsn *d, unsigned n)
 		bool on_flags = form[i].kind == JF_SETCC || form[i].kind == JF_CMOVCC;
 		if ((form[i].kind == JF_INCDEC || form[i].kind == JF_ADC || on_flags) && !flags_in)
 			form[i].kind = JF_NONE;
+		if (form[i].kind == JF_ROT && !flags_dead(d, form, i, n))
+			form[i].kind = JF_NONE;
 		host_flags = form[i].kind == JF_ALU_RR || form[i].kind == JF_ALU_RI ||
 			     form[i].kind == JF_ALU_M || form[i].kind == JF_ALU_RM ||
 			     form[i].kind == JF_INCDEC || form[i].kind == JF_ADC ||
@@ -765,6 +782,8 @@ void *emu_jit_translate(struct emu_cpu *c, struct dinsn *d, unsigned n)
 			emit_setcc_cmov(&e, &d[i], &form[i]);
 		} else if (form[i].kind == JF_INCDEC) {
 			emit_incdec(&e, &d[i], &form[i], flags_dead(d, form, i, n));
+		} else if (form[i].kind == JF_ROT) {
+			emit_rotate(&e, &d[i], &form[i]);
 		} else if (form[i].kind == JF_ADC) {
 			emit_adc(&e, &d[i], &form[i], flags_dead(d, form, i, n));
 		} else if (form[i].kind == JF_ALU_M || form[i].kind == JF_ALU_RM) {

@@ -125,13 +125,13 @@ static void emit_random_insn(struct prog *p)
 		emit32(p, edge_imm());
 		break;
 	}
-	case 7: {                       /* shl/shr/sar/rol r, imm8 or 1; inc/dec r */
-		static const uint8_t sub[] = { 0, 4, 5, 7 };
+	case 7: {                       /* shl/shr/sar/rol/ror r, imm8 or 1; inc/dec r */
+		static const uint8_t sub[] = { 0, 1, 4, 5, 7 };
 		if (rnd() % 3 == 0) {
-			emit(p, 4, rex(w, 0, d), 0xC1, 0xC0 | sub[rnd() % 4] << 3 | (d & 7),
+			emit(p, 4, rex(w, 0, d), 0xC1, 0xC0 | sub[rnd() % 5] << 3 | (d & 7),
 			     (int)(rnd() % 70));
 		} else if (rnd() % 2) {
-			emit(p, 3, rex(w, 0, d), 0xD1, 0xC0 | sub[rnd() % 4] << 3 | (d & 7));
+			emit(p, 3, rex(w, 0, d), 0xD1, 0xC0 | sub[rnd() % 5] << 3 | (d & 7));
 		} else {
 			emit(p, 3, rex(w, 0, d), 0xFF, 0xC0 | (unsigned)(rnd() % 2) << 3 | (d & 7));
 		}
