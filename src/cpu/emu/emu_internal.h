@@ -450,7 +450,8 @@ emu_handler emu_move_special(const struct dinsn *d, unsigned dmode);
 
 /*
  * Forms the block translator (jit.c) emits as host code instead of a
- * handler call, recognised by their specialised handler: MOV and the
+ * handler call, recognised by their specialised handler: MOV, MOVZX and
+ * MOVSX(D) between registers (JF_EXT, op JL_*, size the source's), the
  * binary operations with a register destination (8-bit ones too) and a
  * register or immediate source, and with one memory operand in 64-bit
  * addressing (JF_ALU_M: the destination, JF_ALU_RM: the source; the TLB
@@ -469,7 +470,7 @@ emu_handler emu_move_special(const struct dinsn *d, unsigned dmode);
  */
 enum { JF_NONE, JF_MOV_RR, JF_MOV_RI, JF_LEA, JF_ALU_RR, JF_ALU_RI, JF_SHIFT,
        JF_IMUL, JF_LOAD, JF_STORE, JF_INCDEC, JF_PUSH, JF_POP, JF_SETCC, JF_CMOVCC,
-       JF_CALL, JF_RET, JF_ADC, JF_ALU_M, JF_ALU_RM, JF_ROT };
+       JF_CALL, JF_RET, JF_ADC, JF_ALU_M, JF_ALU_RM, JF_ROT, JF_EXT };
 enum { JA_ADD, JA_OR, JA_AND, JA_SUB, JA_XOR, JA_CMP, JA_TEST };
 enum { JS_SHL, JS_SHR, JS_SAR };
 /* JF_LOAD's op: a MOV (the access is the register's size), MOVZX, MOVSX(D). */

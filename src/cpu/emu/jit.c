@@ -48,6 +48,7 @@ static bool writes_all_flags(const struct dinsn *d, const struct jit_form *f)
 static bool flagless(const struct dinsn *d, const struct jit_form *f)
 {
 	return f->kind == JF_MOV_RR || f->kind == JF_MOV_RI || f->kind == JF_LEA ||
+	       f->kind == JF_EXT ||
 	       (f->kind == JF_SHIFT && !writes_all_flags(d, f));
 }
 
@@ -290,6 +291,26 @@ static void emit_shift(struct emit *e, const struct dinsn *d, const struct jit_f
 		}
 	}
 	emit_shift_record(e, f->size);
+}
+
+/* MOVZX/MOVSX(D) of a register (AH-BH too) into a 32/64-bit one, as
+ * mov_ext() in move.c: the source's size extended to the destination's,
+ * a 32-bit destination zero-extended. */
+static void emit_ext(struct emit *e, const struct dinsn *d, const struct jit_form *f)
+{
+	bool sx = f->op == JL_SX;
+
+	if (sx && d->op[0].size == 8)
+		put8(e, 0x48);                          /* REX.W */
+	if (f->size == 4) {
+		put8(e, sx ? 0x63 : 0x8B);              /* movsxd rax / mov eax, dword */
+	} else {
+		put8(e, 0x0F);
+		put8(e, (uint8_t)((sx ? 0xBE : 0xB6) + (f->size == 2)));
+	}
+	put8(e, 0x83);                                  /* [rbx + disp32] into eax */
+	put32(e, (uint32_t)gpr_at(d->op[1].reg));
+	store64(e, RAX, GPR(d->op[0].reg));
 }
 
 /* ROL/ROR by a constant (not 0) whose flags nothing reads: the rotated
@@ -782,6 +803,8 @@ void *emu_jit_translate(struct emu_cpu *c, struct dinsn *d, unsigned n)
 			emit_setcc_cmov(&e, &d[i], &form[i]);
 		} else if (form[i].kind == JF_INCDEC) {
 			emit_incdec(&e, &d[i], &form[i], flags_dead(d, form, i, n));
+		} else if (form[i].kind == JF_EXT) {
+			emit_ext(&e, &d[i], &form[i]);
 		} else if (form[i].kind == JF_ROT) {
 			emit_rotate(&e, &d[i], &form[i]);
 		} else if (form[i].kind == JF_ADC) {

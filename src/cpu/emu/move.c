@@ -182,6 +182,8 @@ static void h_mov_store4(struct emu_cpu *c, const struct dinsn *d);
 static void h_mov_store8(struct emu_cpu *c, const struct dinsn *d);
 static void h_movzx_m(struct emu_cpu *c, const struct dinsn *d);
 static void h_movsx_m(struct emu_cpu *c, const struct dinsn *d);
+static void h_movzx_r(struct emu_cpu *c, const struct dinsn *d);
+static void h_movsx_r(struct emu_cpu *c, const struct dinsn *d);
 
 static bool is_gpr(const struct dop *o);
 
@@ -199,6 +201,13 @@ bool emu_move_jit_form(const struct dinsn *d, struct jit_form *f)
 		f->kind = JF_CMOVCC;
 		f->op = d->opcode & 0xF;
 		f->size = d->op[0].size;
+		return true;
+	}
+	if ((d->fn == h_movzx_r || d->fn == h_movsx_r) &&
+	    !(d->op[1].size == 4 && d->op[0].size == 4)) {
+		f->kind = JF_EXT;
+		f->op = d->fn == h_movsx_r ? JL_SX : JL_ZX;
+		f->size = d->op[1].size;        /* 1, 2 or 4 (emu_move_special) */
 		return true;
 	}
 	if (d->fn == h_movzx_m || d->fn == h_movsx_m) {

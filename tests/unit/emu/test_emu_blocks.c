@@ -87,7 +87,7 @@ static void emit_random_insn(struct prog *p)
 	static const uint8_t alu[] = { 0x01, 0x09, 0x11, 0x19, 0x21, 0x29, 0x31, 0x39,
 				       0x85, 0x89 };
 
-	switch (rnd() % 19) {
+	switch (rnd() % 20) {
 	case 0: case 1: case 2:         /* op r, r (incl. ADC/SBB, CMP, TEST, MOV) */
 		emit(p, 3, rex(w, s, d), alu[rnd() % sizeof(alu)], 0xC0 | (s & 7) << 3 | (d & 7));
 		break;
@@ -255,6 +255,19 @@ static void emit_random_insn(struct prog *p)
 				     disp & 0xFF);
 				emit32(p, edge_imm());
 			}
+		}
+		break;
+	}
+	case 19: {                      /* movzx/movsx r, r8/r16 (AH-BH without REX); movsxd r64, r32 */
+		static const uint8_t ext[] = { 0xB6, 0xB7, 0xBE, 0xBF };
+		unsigned k = (unsigned)(rnd() % 3);
+		if (k == 0) {                   /* no REX: 32-bit destination, rm 4-7 of a byte are AH-BH */
+			static const uint8_t low[] = { 0, 1, 2, 3, 5, 6, 7 };
+			emit(p, 3, 0x0F, ext[rnd() % 4], 0xC0 | low[rnd() % 7] << 3 | (unsigned)(rnd() % 8));
+		} else if (k == 1) {
+			emit(p, 4, rex(w, d, s), 0x0F, ext[rnd() % 4], 0xC0 | (d & 7) << 3 | (s & 7));
+		} else {
+			emit(p, 3, rex(true, d, s), 0x63, 0xC0 | (d & 7) << 3 | (s & 7));
 		}
 		break;
 	}
