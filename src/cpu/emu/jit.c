@@ -478,11 +478,14 @@ static unsigned emit_tlb_probe(struct emit *e, bool store, unsigned size, uint8_
 /*
  * The end of an inline memory access: "jmp done", the misses' handler
  * call, after a store's the end-of-block check (a store to decoded code
- * ends the block: its jump is returned in *exit_jump), then done.
+ * ends the block: its jump is returned in *exit_jump), with host_flags
+ * the guest's arithmetic flags loaded into the host's (so that both paths
+ * leave them as the guest's: never TF, DF or AC, which would change how
+ * the host runs), then done.
  */
 static void emit_slow_path(struct emit *e, const struct dinsn *d, unsigned i, uint32_t off,
 			   uint32_t next_off, uint8_t **slow, unsigned k, bool store,
-			   uint8_t **exit_jump)
+			   bool host_flags, uint8_t **exit_jump)
 {
 	put8(e, 0xE9);                                               /* jmp done */
 	uint8_t *done = e->p;
@@ -495,6 +498,17 @@ static void emit_slow_path(struct emit *e, const struct dinsn *d, unsigned i, ui
 		mem_op(e, false, 0x80, 7, OFF(exit_req));
 		put8(e, 0);
 		*exit_jump = jcc_fwd(e, CC_NE);
+	}
+	if (host_flags) {
+		static const uint8_t mov_rdi_rbx[] = { 0x48, 0x89, 0xDF };
+		emit_bytes(e, mov_rdi_rbx, sizeof(mov_rdi_rbx));
+		load_imm(e, RAX, (uint64_t)(uintptr_t)emu_flags);
+		static const uint8_t to_host_flags[] = {
+			0xFF, 0xD0,                     /* call rax: emu_flags(c) */
+			0x25, 0xD5, 0x08, 0x00, 0x00,   /* and eax, CF|PF|AF|ZF|SF|OF */
+			0x50, 0x9D,                     /* push rax; popfq */
+		};
+		emit_bytes(e, to_host_flags, sizeof(to_host_flags));
 	}
 	patch_to(done, e->p);
 }
@@ -525,7 +539,7 @@ static void emit_mem(struct emit *e, const struct dinsn *d, const struct jit_for
 		emit_load_insn(e, f, d->op[0].size);
 		store64(e, RAX, GPR(reg));
 	}
-	emit_slow_path(e, d, i, off, next_off, slow, k, store, exit_jump);
+	emit_slow_path(e, d, i, off, next_off, slow, k, store, false, exit_jump);
 }
 
 /*
@@ -580,31 +594,7 @@ static void emit_alu_mem(struct emit *e, const struct dinsn *d, const struct jit
 	}
 	if (!dead)
 		alu_record(e, alu_lf[f->op], f->size);
-
-	put8(e, 0xE9);                                       /* jmp done */
-	uint8_t *done = e->p;
-	put32(e, 0);
-	for (unsigned j = 0; j < k; j++)
-		patch_to(slow[j], e->p);
-	emit_call(e, d, i, off, next_off);
-	*exit_jump = NULL;
-	if (store) {
-		mem_op(e, false, 0x80, 7, OFF(exit_req));      /* a store to decoded code */
-		put8(e, 0);
-		*exit_jump = jcc_fwd(e, CC_NE);
-	}
-	/* rax = emu_flags(c); the arithmetic flags into the host's (never
-	 * TF, DF or AC, which would change how the host runs). */
-	static const uint8_t mov_rdi_rbx[] = { 0x48, 0x89, 0xDF };
-	emit_bytes(e, mov_rdi_rbx, sizeof(mov_rdi_rbx));
-	load_imm(e, RAX, (uint64_t)(uintptr_t)emu_flags);
-	static const uint8_t to_host_flags[] = {
-		0xFF, 0xD0,                             /* call rax */
-		0x25, 0xD5, 0x08, 0x00, 0x00,           /* and eax, CF|PF|AF|ZF|SF|OF */
-		0x50, 0x9D,                             /* push rax; popfq */
-	};
-	emit_bytes(e, to_host_flags, sizeof(to_host_flags));
-	patch_to(done, e->p);
+	emit_slow_path(e, d, i, off, next_off, slow, k, store, true, exit_jump);
 }
 
 /*
@@ -651,7 +641,7 @@ static void emit_stack(struct emit *e, const struct dinsn *d, const struct jit_f
 		store64(e, RAX, GPR(d->op[0].reg));
 	else if (f->kind == JF_RET)
 		store64(e, RAX, OFF(next_rip));
-	emit_slow_path(e, d, i, off, next_off, slow, k, push, exit_jump);
+	emit_slow_path(e, d, i, off, next_off, slow, k, push, false, exit_jump);
 }
 
 /*
