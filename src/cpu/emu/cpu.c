@@ -197,7 +197,7 @@ static void print_stats(const struct emu_cpu *c)
 		"emu stats vcpu %u: decoded %llu insns in %llu pages, %llu cache resets, "
 		"%llu code-page writes (all vCPUs); translated %llu blocks, %llu translator "
 		"resets; blocks run %llu interpreted, %llu translated entered from the loop, "
-		"chains not made: %llu cross-page, %llu slot taken; TLB %llu fills, %llu flushes, "
+		"chain slots filled: %llu for another page, %llu replacing one; TLB %llu fills, %llu flushes, "
 		"%llu page flushes; pio %llu, mmio %llu, lapic %llu; interrupts %llu, int n %llu, hlt %llu; "
 		"exceptions%s\n",
 		c->apic_id, (unsigned long long)s->decoded_insns,

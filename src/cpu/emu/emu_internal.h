@@ -226,8 +226,8 @@ struct emu_stats {
 	uint64_t jit_blocks, jit_resets;
 	/* Blocks the run loop ran: interpreted, or entered translated (each
 	 * such entry but the loop's first is a chain that did not hold);
-	 * why a chain slot was not filled: the successor on another code
-	 * page, or the slot already holding another successor. */
+	 * chain slots the loop then filled for a successor on another code
+	 * page, and fills that pushed out a successor (both slots taken). */
 	uint64_t interp_blocks, jit_entries, chain_cross_page, chain_slot_taken;
 	uint64_t tlb_fills, tlb_flushes, tlb_page_flushes;
 	uint64_t pio, mmio, lapic;
