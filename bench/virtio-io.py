@@ -31,6 +31,7 @@ import argparse
 import os
 import re
 import shutil
+import signal
 import statistics
 import subprocess
 import sys
@@ -179,8 +180,13 @@ class Phase:
             st = f.read().rsplit(")", 1)[1].split()
         return (int(st[11]) + int(st[12])) / os.sysconf("SC_CLK_TCK")
 
+    def profiled(self):
+        return self.args.guest_profile and self.name == self.args.guest_profile_phase
+
     def __enter__(self):
         self.perf = None
+        if self.profiled():
+            os.kill(self.pid, signal.SIGPROF)   # guest profile sampling on
         if self.args.perf:
             out = f"{self.args.perf}.{self.name.replace(' ', '-')}"
             # PERF_STAT=events: count them (perf stat) instead of sampling.
@@ -194,6 +200,8 @@ class Phase:
         self.t0, self.c0 = time.monotonic(), self.cpu()
 
     def __exit__(self, *exc):
+        if self.profiled():
+            os.kill(self.pid, signal.SIGPROF)   # and off
         if self.perf:
             self.perf.send_signal(2)
             self.perf.wait(timeout=60)
@@ -266,6 +274,8 @@ def one_run(which, args, ns, kernel, initrd, disk):
     vm.send("poweroff\n")
     if vm.wait(timeout=120) is None:
         vm.kill()
+    if args.stats and "emu stats" in vm.errtext:     # VIREO_EMU_STATS=1
+        print(vm.errtext[vm.errtext.find("emu stats"):].strip(), flush=True)
     return r
 
 
@@ -278,11 +288,18 @@ def main():
     ap.add_argument("--vireo", default="build/vireo")
     ap.add_argument("--only", choices=("vireo", "qemu"), help="profiling: one VMM only")
     ap.add_argument("--perf", help="profiling: perf record -g of the VMM into PREFIX.<figure>")
+    ap.add_argument("--guest-profile", metavar="PREFIX",
+                    help="profiling: VIREO_EMU_PROFILE=PREFIX, sampling only during "
+                         "--guest-profile-phase (see bench/guest-profile.py)")
+    ap.add_argument("--guest-profile-phase", default="net out")
     ap.add_argument("--disk-only", action="store_true", help="skip the network figures")
     ap.add_argument("--stats", action="store_true",
                     help="diagnosis: print the guest's interrupt and TCP counters")
     ap.add_argument("--dir", default="/var/tmp", help="where the disk image goes (not tmpfs)")
     args = ap.parse_args()
+    if args.guest_profile:
+        os.environ["VIREO_EMU_PROFILE"] = os.path.abspath(args.guest_profile)
+        os.environ["VIREO_EMU_PROFILE_WAIT"] = "1"
     if not os.access(args.vireo, os.X_OK):
         sys.exit("build first: meson setup build && ninja -C build")
     if not shutil.which("qemu-system-x86_64"):

@@ -175,6 +175,10 @@ struct emu_cpu *emu_cpu_create(struct guest_mem *mem, struct bus *pio,
 	if (!jit || strcmp(jit, "0") != 0)
 		c->jit = emu_jit_create();
 	c->jit_threshold = JIT_THRESHOLD;
+	c->code_max_entries = CODE_MAX_ENTRIES;
+	const char *max = getenv("VIREO_EMU_DECODED_MAX");
+	if (max && atoi(max) >= 1024)
+		c->code_max_entries = (unsigned)atoi(max);
 	reset_state(c);
 	return c;
 }

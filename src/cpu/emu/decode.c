@@ -226,7 +226,7 @@ static struct code_page *page_get(struct emu_cpu *c, uint64_t gpa, int32_t pidx)
 		if (p->gpa == gpa)
 			break;
 	if (!p) {
-		if (c->npages >= CODE_MAX_PAGES || c->nentries >= CODE_MAX_ENTRIES) {
+		if (c->npages >= CODE_MAX_PAGES || c->nentries >= c->code_max_entries) {
 			/* Start afresh: what is hot now is decoded again at
 			 * once, and the memory of the rest goes back. */
 			emu_decode_free(c);

@@ -20,6 +20,7 @@
 #include <time.h>
 
 #include "cpu/emu/emu_internal.h"
+#include "cpu/emu/profile.h"
 #include "hw/irqchip_emu.h"
 #include "lib/log.h"
 #include "mem/layout.h"
@@ -385,6 +386,12 @@ static void *vcpu_thread(void *arg)
 	struct irqchip_emu *ic = e->ic;
 
 	irqchip_emu_vcpu_start(ic, v->id);
+	{
+		const void *jit_lo = NULL;
+		size_t jit_len = 0;
+		emu_jit_code_range(c->jit, &jit_lo, &jit_len);
+		emu_profile_thread_start(v->id, &c->rip, jit_lo, jit_len);
+	}
 	while (!atomic_load_explicit(&e->stop_req, memory_order_relaxed)) {
 		apply_events(v);
 		uint64_t deadline = irqchip_emu_next_deadline_ns(ic, v->id);
@@ -414,6 +421,7 @@ static void *vcpu_thread(void *arg)
 			break;
 		}
 	}
+	emu_profile_thread_end();
 	pthread_mutex_lock(&e->lock);
 	e->running--;
 	pthread_cond_broadcast(&e->cond);

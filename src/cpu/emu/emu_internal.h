@@ -317,6 +317,7 @@ struct emu_cpu {
 	 * chaining slot of the translated block that returned last. */
 	struct emu_jit *jit;
 	uint8_t jit_threshold;        /* JIT_THRESHOLD; tests lower it */
+	unsigned code_max_entries;    /* CODE_MAX_ENTRIES, or VIREO_EMU_DECODED_MAX */
 	struct jit_chain *jit_prev;
 
 	unsigned apic_id;
@@ -513,6 +514,8 @@ void emu_jit_destroy(struct emu_jit *j);
 void *emu_jit_translate(struct emu_cpu *c, struct dinsn *d, unsigned n);
 /* Forget all translations (decoded pages freed). */
 void emu_jit_reset(struct emu_cpu *c);
+/* Where translated code lives (nothing without a translator). */
+void emu_jit_code_range(const struct emu_jit *j, const void **lo, size_t *len);
 /* About to run translated entry d, fetched at c->rip: link the block that
  * returned last (c->jit_prev) to it if both are on one code page (the
  * fetch cache's page was prev_la before this fetch and still is). */

@@ -731,7 +731,7 @@ void *emu_jit_translate(struct emu_cpu *c, struct dinsn *d, unsigned n)
 
 	if (n > BLOCK_MAX_INSNS)
 		return NULL;
-	if (j->used + JIT_FIXED + (size_t)n * JIT_INSN_MAX > JIT_BUF_SIZE)
+	if (j->used + JIT_FIXED + (size_t)n * JIT_INSN_MAX > j->size)
 		emu_jit_reset(c);
 	for (unsigned i = 0; i < n; i++)
 		if (!emu_move_jit_form(&d[i], &form[i]) && !emu_alu_jit_form(&d[i], &form[i]) &&
@@ -880,6 +880,13 @@ void emu_jit_destroy(struct emu_jit *j)
 void emu_jit_reset(struct emu_cpu *c)
 {
 	(void)c;
+}
+
+void emu_jit_code_range(const struct emu_jit *j, const void **lo, size_t *len)
+{
+	(void)j;
+	*lo = NULL;
+	*len = 0;
 }
 
 void *emu_jit_translate(struct emu_cpu *c, struct dinsn *d, unsigned n)

@@ -214,7 +214,11 @@ struct emu_jit *emu_jit_create(void)
 	struct emu_jit *j = calloc(1, sizeof(*j));
 	if (!j)
 		return NULL;
-	j->buf = mmap(NULL, JIT_BUF_SIZE, PROT_READ | PROT_WRITE | PROT_EXEC,
+	j->size = JIT_BUF_SIZE;
+	const char *mb = getenv("VIREO_EMU_JIT_MB");
+	if (mb && atoi(mb) > 0 && atoi(mb) <= 1024)
+		j->size = (size_t)atoi(mb) << 20;
+	j->buf = mmap(NULL, j->size, PROT_READ | PROT_WRITE | PROT_EXEC,
 		      MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 	if (j->buf == MAP_FAILED) {
 		free(j);
@@ -222,7 +226,7 @@ struct emu_jit *emu_jit_create(void)
 	}
 	j->jcache = malloc(JCACHE_SIZE * sizeof(*j->jcache));
 	if (!j->jcache) {
-		munmap(j->buf, JIT_BUF_SIZE);
+		munmap(j->buf, j->size);
 		free(j);
 		return NULL;
 	}
@@ -238,9 +242,15 @@ void emu_jit_destroy(struct emu_jit *j)
 {
 	if (!j)
 		return;
-	munmap(j->buf, JIT_BUF_SIZE);
+	munmap(j->buf, j->size);
 	free(j->jcache);
 	free(j);
+}
+
+void emu_jit_code_range(const struct emu_jit *j, const void **lo, size_t *len)
+{
+	*lo = j ? j->buf : NULL;
+	*len = j ? j->size : 0;
 }
 
 void emu_jit_reset(struct emu_cpu *c)

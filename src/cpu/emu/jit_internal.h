@@ -18,7 +18,7 @@
 /* A boot of Debian's kernel translates about 28 MiB of code in all, most
  * of it run only for a while: a small buffer, emptied when full, keeps
  * the hot code and costs less RSS than one that holds everything. */
-#define JIT_BUF_SIZE (4u << 20)
+#define JIT_BUF_SIZE (16u << 20)
 /* Host bytes one instruction can take (at most an inline store with its
  * TLB checks and the handler call behind them: about 320), and the two
  * slots, prologue, fall-through and exit stub (under 200); checked after
@@ -28,6 +28,7 @@
 
 struct emu_jit {
 	uint8_t *buf;
+	size_t size;           /* JIT_BUF_SIZE, or VIREO_EMU_JIT_MB MiB */
 	size_t used;
 	size_t fixed;          /* the chaining code at the start, kept across resets */
 	struct jit_chain *jcache;
