@@ -279,6 +279,8 @@ bool emu_ctrl_jit_form(const struct dinsn *d, struct jit_form *f)
 		f->kind = JF_CALL;
 	else if (d->fn == h_ret64)
 		f->kind = JF_RET;
+	else if (d->fn == h_jmp_rel64)
+		f->kind = JF_JMP;
 	else
 		return false;
 	f->op = 0;

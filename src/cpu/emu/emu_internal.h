@@ -459,10 +459,10 @@ emu_handler emu_move_special(const struct dinsn *d, unsigned dmode);
  * hit inline), LEA with 64-bit addressing, SHL/SHR/SAR of a register by
  * a constant (and ROL/ROR, op 1: ROR, where their flags are dead),
  * two/three-operand IMUL of registers and immediates,
- * 32/64-bit MOV loads and stores and MOVZX/MOVSX(D) loads with 64-bit
+ * 32/64-bit MOV loads and stores (of immediates too) and MOVZX/MOVSX(D) loads with 64-bit
  * addressing (their TLB hit inline, the handler for the rest), PUSH/POP
  * of 64-bit registers (and PUSH of immediates), CALL rel32 and RET
- * likewise, INC/DEC of a register (op 1: INC) and ADC/SBB of 32/64-bit
+ * likewise, JMP rel (JF_JMP), INC/DEC of a register (op 1: INC) and ADC/SBB of 32/64-bit
  * registers with a register or immediate source (op 1: SBB) where the
  * host flags hold the guest's CF, and SETcc of a byte register and
  * CMOVcc of 32/64-bit registers where the host flags hold all of the
@@ -471,7 +471,7 @@ emu_handler emu_move_special(const struct dinsn *d, unsigned dmode);
  */
 enum { JF_NONE, JF_MOV_RR, JF_MOV_RI, JF_LEA, JF_ALU_RR, JF_ALU_RI, JF_SHIFT,
        JF_IMUL, JF_LOAD, JF_STORE, JF_INCDEC, JF_PUSH, JF_POP, JF_SETCC, JF_CMOVCC,
-       JF_CALL, JF_RET, JF_ADC, JF_ALU_M, JF_ALU_RM, JF_ROT, JF_EXT };
+       JF_CALL, JF_RET, JF_ADC, JF_ALU_M, JF_ALU_RM, JF_ROT, JF_EXT, JF_JMP };
 enum { JA_ADD, JA_OR, JA_AND, JA_SUB, JA_XOR, JA_CMP, JA_TEST };
 enum { JS_SHL, JS_SHR, JS_SAR };
 /* JF_LOAD's op: a MOV (the access is the register's size), MOVZX, MOVSX(D). */

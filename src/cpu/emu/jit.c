@@ -531,7 +531,10 @@ static void emit_mem(struct emit *e, const struct dinsn *d, const struct jit_for
 		mem_op(e, true, 0x03, RAX, OFF(seg[m->seg].base));  /* add rax, base */
 	unsigned k = emit_tlb_probe(e, store, f->size, slow);
 	if (store) {
-		load(e, RAX, GPR(reg), f->size);
+		if (d->op[1].kind == OPK_IMM)   /* imm32, sign-extended for a qword */
+			load_imm(e, RAX, wide ? (uint64_t)d->op[1].val : (uint32_t)d->op[1].val);
+		else
+			load(e, RAX, GPR(reg), f->size);
 		if (wide)
 			put8(e, 0x48);
 		put8(e, 0x89); put8(e, 0x04); put8(e, 0x0E);            /* mov [rsi + rcx], rax */
@@ -781,6 +784,14 @@ void *emu_jit_translate(struct emu_cpu *c, struct dinsn *d, unsigned n)
 			put32(&e, 0);
 			patch_to(skip, e.p);
 			last_inline = true;
+		} else if (form[i].kind == JF_JMP && target == (int32_t)target) {
+			/* JMP rel ends the block: next RIP is the target. */
+			rip_to_rax(&e, (uint32_t)(int32_t)target);
+			store64(&e, RAX, OFF(next_rip));
+			last_inline = false;
+		} else if (form[i].kind == JF_JMP) {
+			emit_call(&e, &d[i], i, off, next_off);
+			last_inline = false;
 		} else if (form[i].kind == JF_MOV_RR || form[i].kind == JF_MOV_RI) {
 			emit_mov(&e, &d[i], &form[i]);
 		} else if (form[i].kind == JF_LEA) {

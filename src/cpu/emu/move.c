@@ -177,6 +177,8 @@ static void h_mov_ri8(struct emu_cpu *c, const struct dinsn *d)
 
 static void h_lea64(struct emu_cpu *c, const struct dinsn *d);
 static void h_mov_load4(struct emu_cpu *c, const struct dinsn *d);
+static void h_mov_storei4(struct emu_cpu *c, const struct dinsn *d);
+static void h_mov_storei8(struct emu_cpu *c, const struct dinsn *d);
 static void h_mov_load8(struct emu_cpu *c, const struct dinsn *d);
 static void h_mov_store4(struct emu_cpu *c, const struct dinsn *d);
 static void h_mov_store8(struct emu_cpu *c, const struct dinsn *d);
@@ -217,10 +219,12 @@ bool emu_move_jit_form(const struct dinsn *d, struct jit_form *f)
 		return true;
 	}
 	if (d->fn == h_mov_load4 || d->fn == h_mov_load8 ||
-	    d->fn == h_mov_store4 || d->fn == h_mov_store8) {
+	    d->fn == h_mov_store4 || d->fn == h_mov_store8 ||
+	    d->fn == h_mov_storei4 || d->fn == h_mov_storei8) {
 		f->kind = d->fn == h_mov_load4 || d->fn == h_mov_load8 ? JF_LOAD : JF_STORE;
 		f->op = 0;
-		f->size = d->fn == h_mov_load8 || d->fn == h_mov_store8 ? 8 : 4;
+		f->size = d->fn == h_mov_load8 || d->fn == h_mov_store8 ||
+			  d->fn == h_mov_storei8 ? 8 : 4;
 		return true;
 	}
 	if (d->fn == h_lea64)

@@ -149,7 +149,12 @@ static void emit_random_insn(struct prog *p)
 		else
 			emit(p, 4, rex(false, 0, d), 0x0F, 0x90 + (unsigned)(rnd() % 16), 0xC0 | (d & 7));
 		break;
-	case 9:                         /* mov [rsp + disp8], r (some across a page) */
+	case 9:                         /* mov [rsp + disp8], r / imm32 (some across a page) */
+		if (rnd() % 3 == 0) {
+			emit(p, 5, rex(w, 0, 0), 0xC7, 0x44, 0x24, (int)(rnd() % 0x80) - 8);
+			emit32(p, edge_imm());
+			break;
+		}
 		emit(p, 5, rex(w, s, 0), 0x89, 0x44 | (s & 7) << 3, 0x24,
 		     (int)(rnd() % 0x80) - 8);
 		break;
