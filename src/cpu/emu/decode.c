@@ -72,7 +72,7 @@ void emu_decode_free(struct emu_cpu *c)
 	}
 	c->npages = 0;
 	c->nentries = 0;
-	emu_fetch_forget(c);
+	emu_fetch_forget(c, true);
 	emu_jit_reset(c);
 }
 
@@ -415,7 +415,8 @@ static const struct dinsn *decode_crossing(struct emu_cpu *c, uint64_t la,
 	st = decode_bytes(c, buf, avail, &c->scratch);
 	if (st == ZYDIS_STATUS_NO_MORE_DATA) {
 		uint8_t *h2;
-		(void)emu_fetch_page(c, la + avail, &h2);
+		bool global;
+		(void)emu_fetch_page(c, la + avail, &h2, &global);
 		if (!h2) {
 			c->unimplemented = true;
 			emu_raise_ud(c);
@@ -439,12 +440,14 @@ const struct dinsn *emu_fetch_decode(struct emu_cpu *c)
 	unsigned off = la & 0xFFF;
 	uint8_t *host;
 	struct code_page *p;
+	bool global;
 
 	if (fe->tag == tag) {
 		host = fe->host;
 		p = fe->page;
+		global = c->fcache_global[fe - c->fcache];
 	} else {
-		uint64_t gpa = emu_fetch_page(c, la, &host);
+		uint64_t gpa = emu_fetch_page(c, la, &host, &global);
 		if (!host) {
 			/* Code outside RAM (ROM/MMIO) is not supported. */
 			c->last_len = 0;
@@ -453,12 +456,15 @@ const struct dinsn *emu_fetch_decode(struct emu_cpu *c)
 		}
 		int32_t pidx = emu_page_index(c->sh, gpa);
 		p = pidx >= 0 ? page_get(c, gpa, pidx) : NULL;
-		if (p)
+		if (p) {
 			*fe = (struct fetch_ent){ .tag = tag, .host = host, .page = p };
+			c->fcache_global[fe - c->fcache] = global;
+		}
 	}
 	if (p) {
 		page_validate(c, p);
 		c->fc_la = la & ~0xFFFULL;
+		c->fc_global = global;
 		c->fc_page = p;
 		c->fc_genp = &c->sh->gen[p->pidx];
 		c->fc_gen = p->gen;

@@ -300,6 +300,7 @@ struct emu_cpu {
 	_Atomic uint32_t *fc_genp;    /* fc_page's slot in the shared code map */
 	uint32_t fc_gen;              /* generation fc_page was decoded at */
 	bool exit_req;                /* end the running block (code written) */
+	bool fc_global;               /* fc_la is a global page (chains: false) */
 	/* Second level: recently fetched linear pages, filled after the
 	 * execute-permission check at the CPL in the tag; emptied with the
 	 * TLB and when decoded pages are freed. */
@@ -323,6 +324,9 @@ struct emu_cpu {
 	unsigned apic_id;
 	unsigned ncpus;               /* vCPUs of the VM (CPUID topology); 0 = 1 */
 	uint64_t icount;
+	/* fcache[i] maps a global page: kept at CR3 writes. (Apart from the
+	 * entries, which the chaining code reads, to keep them 24 bytes.) */
+	bool fcache_global[FCACHE_SIZE];
 };
 
 /* --- exceptions (except.c) --- */
@@ -342,8 +346,9 @@ void emu_lin_write(struct emu_cpu *c, uint64_t la, unsigned size, uint64_t v,
 		   bool sup);
 /* Host pointer for an aligned-enough RAM access within one page, else NULL. */
 void *emu_lin_ptr(struct emu_cpu *c, uint64_t la, unsigned size, int acc);
-/* Translate for instruction fetch: gpa of la's page (host page via *host). */
-uint64_t emu_fetch_page(struct emu_cpu *c, uint64_t la, uint8_t **host);
+/* The guest-physical page of code at la (its host address in *host);
+ * *global: the translation is a global page's. */
+uint64_t emu_fetch_page(struct emu_cpu *c, uint64_t la, uint8_t **host, bool *global);
 /* Segmented access: offset is already truncated to the address size. */
 uint64_t emu_seg_la(struct emu_cpu *c, int seg, uint64_t off);
 uint64_t emu_read(struct emu_cpu *c, int seg, uint64_t off, unsigned size);
@@ -397,11 +402,16 @@ static inline void emu_host_store(uint8_t *p, unsigned size, uint64_t v)
 
 /* --- decode cache (decode.c) --- */
 /* Forget which code page RIP is on (TLB flush, mode change). */
-static inline void emu_fetch_forget(struct emu_cpu *c)
+/* Forget the fetch cache's translations; with global_too false those of
+ * global pages stay, as their TLB entries do (a CR3 write: the kernel's
+ * code, and the chains between its pages, survive a process switch). */
+static inline void emu_fetch_forget(struct emu_cpu *c, bool global_too)
 {
-	c->fc_la = FC_NONE;
+	if (global_too || !c->fc_global)
+		c->fc_la = FC_NONE;
 	for (unsigned i = 0; i < FCACHE_SIZE; i++)
-		c->fcache[i].tag = 0;
+		if (global_too || !c->fcache_global[i])
+			c->fcache[i].tag = 0;
 }
 /* The fetch cache's entry for linear address la: a multiplicative hash of
  * the page number (folding its bits with XOR let the kernel's system-call

@@ -121,6 +121,9 @@ static void emit_chain_helper(struct emit *e, struct jit_chain *jcache)
 	mem_op(e, false, 0x89, RCX, OFF(fc_gen));
 	store64(e, RDX, OFF(fc_page));
 	base_op(e, true, (const uint8_t[]){ 0x89 }, 1, R8, RBX, OFF(fc_genp));
+	/* Whether the page is global is the fetch's to know: until the next
+	 * fetch, a CR3 write forgets it. */
+	store_imm8(e, OFF(fc_global), 0);
 	next_page_to_rcx(e);
 	store64(e, RCX, OFF(fc_la));
 

@@ -50,7 +50,7 @@ void emu_code_written(struct emu_shared *sh, int32_t pidx)
 void emu_tlb_flush(struct emu_cpu *c, bool global_too)
 {
 	c->stats.tlb_flushes++;
-	emu_fetch_forget(c);
+	emu_fetch_forget(c, global_too);
 	for (unsigned i = 0; i < TLB_SIZE; i++)
 		if (global_too || !(c->tlb[i].perm & TP_GLOBAL))
 			c->tlb[i].tag = 0;
@@ -357,11 +357,12 @@ void *emu_lin_ptr(struct emu_cpu *c, uint64_t la, unsigned size, int acc)
 	return e->host + off;
 }
 
-uint64_t emu_fetch_page(struct emu_cpu *c, uint64_t la, uint8_t **host)
+uint64_t emu_fetch_page(struct emu_cpu *c, uint64_t la, uint8_t **host, bool *global)
 {
 	check_canonical(c, la);
 	struct tlb_ent *e = tlb_lookup(c, la, ACC_X, false);
 	*host = e->host;
+	*global = e->perm & TP_GLOBAL;
 	return e->gpa;
 }
 
