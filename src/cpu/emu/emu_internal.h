@@ -99,6 +99,11 @@ struct emu_dtr {
 /* Software TLB entry: one guest-virtual page. */
 struct tlb_ent {
 	uint64_t tag;          /* virtual page | TLB_VALID, 0 = empty */
+	/* The tag again where a read (0) or write (1) by the supervisor (0)
+	 * or user (1) may go straight to host memory (RAM, allowed; a store
+	 * still checks for decoded code), else 0: fast[acc * 2 + user], one
+	 * compare on the fast paths instead of tag, permission and RAM. */
+	uint64_t fast[4];
 	uint8_t *host;         /* host address of the page, NULL for MMIO */
 	uint64_t gpa;          /* guest-physical page */
 	uint32_t perm;         /* TP_* */
@@ -120,6 +125,8 @@ static inline unsigned emu_tlb_slot(uint64_t la)
 /* Permissions per (access, user) pair, computed at fill time. */
 enum { ACC_R = 0, ACC_W = 1, ACC_X = 2 };
 #define TP_BIT(acc, user)  (1u << ((acc) * 2 + (user)))
+_Static_assert(TP_BIT(ACC_W, 1) == 1u << 3, "struct tlb_ent's fast[] follows TP_BIT");
+_Static_assert(sizeof(struct tlb_ent) == 64, "translated code indexes the TLB by shifting");
 #define TP_GLOBAL          (1u << 8)
 
 /* Lazy flags: the last arithmetic operation. */
@@ -376,9 +383,8 @@ static inline uint8_t *emu_tlb_hit(struct emu_cpu *c, uint64_t la, unsigned size
 	const struct tlb_ent *e = &c->tlb[emu_tlb_slot(la)];
 	unsigned off = la & 0xFFF;
 
-	if (__builtin_expect(e->tag != ((la & ~0xFFFULL) | TLB_VALID) ||
-			     !(e->perm & TP_BIT(acc, c->cpl == 3)) ||
-			     off > 4096 - size || !e->host, 0))
+	if (__builtin_expect(e->fast[acc * 2 + (c->cpl == 3)] != ((la & ~0xFFFULL) | TLB_VALID) ||
+			     off > 4096 - size, 0))
 		return NULL;
 	if (acc == ACC_W && e->pidx >= 0 &&
 	    atomic_load_explicit(&c->sh->has_code[e->pidx], memory_order_relaxed))

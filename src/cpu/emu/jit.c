@@ -404,8 +404,9 @@ static void emit_load_insn(struct emit *e, const struct jit_form *f, unsigned ds
 }
 
 /*
- * emu_tlb_hit() for the linear address in rax: the tag, the permission at
- * the CPL, within the page, RAM, and for a store no decoded code. On a hit
+ * emu_tlb_hit() for the linear address in rax: the entry's fast tag for
+ * this access at the CPL (the tag, the permission and RAM at once), within
+ * the page, and for a store no decoded code. On a hit
  * rsi holds the page's host address and rcx the offset; each miss is a
  * forward jump left in slow[] for the caller to point at its handler call.
  * Clobbers rcx, rdx, rsi, rdi and the host flags.
@@ -425,30 +426,26 @@ static unsigned emit_tlb_probe(struct emit *e, bool store, unsigned size, uint8_
 	};
 	emit_bytes(e, slot, sizeof(slot));
 	put32(e, TLB_SIZE - 1);
-	put8(e, 0x69);                          /* imul edx, edx, sizeof entry */
-	put8(e, 0xD2);
-	put32(e, sizeof(struct tlb_ent));
+	put8(e, 0xC1); put8(e, 0xE2); put8(e, 6);      /* shl edx, 6: the entry's offset */
 	static const uint8_t tag[] = {
 		0x48, 0x89, 0xC1,               /* mov rcx, rax */
 		0x48, 0x81, 0xE1, 0x00, 0xF0, 0xFF, 0xFF,  /* and rcx, ~0xFFF */
 		0x48, 0x83, 0xC9, TLB_VALID,    /* or rcx, TLB_VALID */
+		0x31, 0xFF,                     /* xor edi, edi */
 	};
 	emit_bytes(e, tag, sizeof(tag));
-	tlb_op(e, 0x48, 0x3B, RCX, offsetof(struct tlb_ent, tag));   /* cmp rcx, tag */
-	slow[k++] = jcc_fwd(e, CC_NE);
-	/* TP_BIT(acc, cpl == 3) in perm */
-	put8(e, 0x0F); put8(e, 0xB6);           /* movzx ecx, byte cpl */
-	put8(e, 0x8B); put32(e, (uint32_t)OFF(cpl));
+	/* rdi = the entry + 8 * user: fast[acc * 2 + user] is the tag */
+	mem_op(e, false, 0x80, 7, OFF(cpl));                         /* cmp byte cpl, 3 */
+	put8(e, 3);
 	static const uint8_t user[] = {
-		0x83, 0xF9, 0x03,               /* cmp ecx, 3 */
-		0x0F, 0x94, 0xC1,               /* sete cl */
-		0x80, 0xC1,                     /* add cl, acc * 2 */
+		0x40, 0x0F, 0x94, 0xC7,         /* sete dil */
+		0x48, 0x8D, 0x3C, 0xFA,         /* lea rdi, [rdx + rdi * 8] */
+		0x48, 0x3B, 0x8C, 0x3B,         /* cmp rcx, [rbx + rdi + disp32] */
 	};
 	emit_bytes(e, user, sizeof(user));
-	put8(e, store ? ACC_W * 2 : ACC_R * 2);
-	tlb_op(e, 0, 0x8B, 6, offsetof(struct tlb_ent, perm));      /* mov esi, perm */
-	put8(e, 0x0F); put8(e, 0xA3); put8(e, 0xCE);                /* bt esi, ecx */
-	slow[k++] = jcc_fwd(e, 0x3);                                 /* jnc */
+	put32(e, (uint32_t)(OFF(tlb) + (int32_t)offsetof(struct tlb_ent, fast) +
+			    (store ? 16 : 0)));
+	slow[k++] = jcc_fwd(e, CC_NE);
 	static const uint8_t page_off[] = {
 		0x89, 0xC1,                     /* mov ecx, eax */
 		0x81, 0xE1, 0xFF, 0x0F, 0x00, 0x00,  /* and ecx, 0xFFF */
@@ -458,8 +455,6 @@ static unsigned emit_tlb_probe(struct emit *e, bool store, unsigned size, uint8_
 	put32(e, 4096 - size);
 	slow[k++] = jcc_fwd(e, 0x7);                                 /* ja */
 	tlb_op(e, 0x48, 0x8B, 6, offsetof(struct tlb_ent, host));   /* mov rsi, host */
-	put8(e, 0x48); put8(e, 0x85); put8(e, 0xF6);                /* test rsi, rsi */
-	slow[k++] = jcc_fwd(e, 0x4);                                 /* jz */
 	if (store) {
 		tlb_op(e, 0, 0x8B, 7, offsetof(struct tlb_ent, pidx));  /* mov edi, pidx */
 		put8(e, 0x85); put8(e, 0xFF);                           /* test edi, edi */

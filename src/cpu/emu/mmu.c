@@ -47,13 +47,20 @@ void emu_code_written(struct emu_shared *sh, int32_t pidx)
 	}
 }
 
+static void tlb_ent_clear(struct tlb_ent *e)
+{
+	e->tag = 0;
+	for (unsigned i = 0; i < 4; i++)
+		e->fast[i] = 0;
+}
+
 void emu_tlb_flush(struct emu_cpu *c, bool global_too)
 {
 	c->stats.tlb_flushes++;
 	emu_fetch_forget(c, global_too);
 	for (unsigned i = 0; i < TLB_SIZE; i++)
 		if (global_too || !(c->tlb[i].perm & TP_GLOBAL))
-			c->tlb[i].tag = 0;
+			tlb_ent_clear(&c->tlb[i]);
 }
 
 void emu_tlb_flush_page(struct emu_cpu *c, uint64_t la)
@@ -62,7 +69,7 @@ void emu_tlb_flush_page(struct emu_cpu *c, uint64_t la)
 	c->stats.tlb_page_flushes++;
 	emu_fetch_forget_page(c, la);
 	if (e->tag == ((la & ~0xFFFULL) | TLB_VALID))
-		e->tag = 0;
+		tlb_ent_clear(e);
 }
 
 static __attribute__((noreturn)) void page_fault(struct emu_cpu *c, uint64_t la,
@@ -249,6 +256,9 @@ static struct tlb_ent *tlb_lookup(struct emu_cpu *c, uint64_t la, int acc, bool 
 	e->perm = perm;
 	e->host = gmem_ptr(c->mem, gpa, 4096);
 	e->pidx = e->host ? emu_page_index(c->sh, gpa) : -1;
+	/* fast[i] for TP_BIT(acc, user) == 1 << i, acc R and W */
+	for (unsigned i = 0; i < 4; i++)
+		e->fast[i] = e->host && (perm & (1u << i)) ? e->tag : 0;
 	return e;
 }
 

@@ -144,6 +144,53 @@ static int step_at(struct emu_cpu *c, uint64_t rip, uint64_t rdi)
 	return emu_cpu_step(c, false);
 }
 
+/*
+ * Translated code checks the access's permission at the CPL too: a loop
+ * of 64-bit loads, translated while it reads a user page at CPL 3, then
+ * run at CPL 3 on a supervisor page whose TLB entry a supervisor load
+ * filled. The load must fault (no IDT here: a triple fault) before the
+ * loop counts down.
+ */
+static void test_jit_user_permission(void)
+{
+	static const uint8_t loop[] = {
+		0x48, 0x8B, 0x07,       /* 0x2100: mov rax, [rdi] */
+		0xFF, 0xC9,             /* dec ecx */
+		0x75, 0xF9,             /* jnz 0x2100 */
+		0x0F, 0x0B,             /* ud2 */
+	};
+	struct emu_cpu *c = flat64(0x1000);
+	struct emu_regs r;
+
+	if (!c->jit) {
+		CHECK(true);            /* no translator on this host */
+		emu_cpu_destroy(c);
+		return;
+	}
+	setup_4k_pages();
+	put(0x2100, loop, sizeof(loop));
+	c->jit_threshold = 2;
+	for (int pass = 0; pass < 2; pass++) {
+		uint64_t page = pass == 0 ? 0x3000 : 0x400000;   /* user, supervisor */
+		emu_cpu_get_regs(c, &r);
+		r.rip = 0x2100;
+		r.gpr[EMU_RDI] = page;
+		r.gpr[EMU_RCX] = 20;
+		emu_cpu_set_regs(c, &r);        /* flushes the TLB */
+		c->cpl = 0;
+		emu_lin_read(c, page, 8, false);  /* the supervisor's fill */
+		c->cpl = 3;
+		c->triple_fault = false;
+		emu_cpu_run(c, 100000);
+		emu_cpu_get_regs(c, &r);
+		CHECK(c->triple_fault);
+		CHECK_EQ(r.gpr[EMU_RCX], pass == 0 ? 0 : 20);
+		CHECK_EQ(r.rip, pass == 0 ? 0x2107 : 0x2100);
+	}
+	CHECK(c->stats.jit_blocks > 0);
+	emu_cpu_destroy(c);
+}
+
 static void test_paging(void)
 {
 	static const uint8_t load[] = { 0x8a, 0x07 };      /* mov (%rdi),%al */
@@ -181,6 +228,12 @@ static void test_paging(void)
 	CHECK_EQ(c->exc_err, PFE_P | PFE_RSVD);
 
 	/* User access to a supervisor page. */
+	c->cpl = 3;
+	CHECK_EQ(step_at(c, 0x2000, 0x400000), EXC_PF);
+	CHECK_EQ(c->exc_err, PFE_P | PFE_U);
+	c->cpl = 0;
+	/* ... also when a supervisor access filled its TLB entry first. */
+	CHECK_EQ(step_at(c, 0x2000, 0x400000), EMU_STEP_OK);
 	c->cpl = 3;
 	CHECK_EQ(step_at(c, 0x2000, 0x400000), EXC_PF);
 	CHECK_EQ(c->exc_err, PFE_P | PFE_U);
@@ -646,6 +699,7 @@ int main(void)
 	bus_init(&mmio, "mmio");
 	test_mode_switch();
 	test_paging();
+	test_jit_user_permission();
 	test_rep_movsb_fault();
 	test_idt_ist();
 	test_privilege_change();
