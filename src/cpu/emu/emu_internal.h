@@ -481,7 +481,8 @@ emu_handler emu_move_special(const struct dinsn *d, unsigned dmode);
  * hit inline), LEA with 64-bit addressing, SHL/SHR/SAR of a register by
  * a constant (and ROL/ROR, op 1: ROR, where their flags are dead),
  * two/three-operand IMUL of registers and immediates,
- * 32/64-bit MOV loads and stores (of immediates too) and MOVZX/MOVSX(D) loads with 64-bit
+ * MOV loads and stores of every size (of immediates too; a byte or word
+ * load keeps the rest of its register) and MOVZX/MOVSX(D) loads with 64-bit
  * addressing (their TLB hit inline, the handler for the rest), PUSH/POP
  * of 64-bit registers (and PUSH of immediates), CALL rel32 and RET
  * likewise, JMP rel (JF_JMP), INC/DEC of a register (op 1: INC) and ADC/SBB of 32/64-bit

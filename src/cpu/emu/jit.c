@@ -527,12 +527,22 @@ static void emit_mem(struct emit *e, const struct dinsn *d, const struct jit_for
 	unsigned k = emit_tlb_probe(e, store, f->size, slow);
 	if (store) {
 		if (d->op[1].kind == OPK_IMM)   /* imm32, sign-extended for a qword */
-			load_imm(e, RAX, wide ? (uint64_t)d->op[1].val : (uint32_t)d->op[1].val);
+			load_imm(e, RAX, wide ? (uint64_t)d->op[1].val
+					      : (uint32_t)d->op[1].val & size_mask(f->size));
 		else
-			load(e, RAX, GPR(reg), f->size);
+			load_sized(e, RAX, gpr_at(reg), f->size);
 		if (wide)
 			put8(e, 0x48);
-		put8(e, 0x89); put8(e, 0x04); put8(e, 0x0E);            /* mov [rsi + rcx], rax */
+		else if (f->size == 2)
+			put8(e, 0x66);
+		put8(e, f->size == 1 ? 0x88 : 0x89);                   /* mov [rsi + rcx], al/ax/eax/rax */
+		put8(e, 0x04); put8(e, 0x0E);
+	} else if (f->op == JL_MOV && f->size < 4) {
+		/* A byte or word load keeps the rest of its register. */
+		emit_load_insn(e, f, f->size);
+		if (f->size == 2)
+			put8(e, 0x66);
+		mem_op(e, false, f->size == 1 ? 0x88 : 0x89, RAX, gpr_at(reg));  /* mov [], al/ax */
 	} else {
 		emit_load_insn(e, f, d->op[0].size);
 		store64(e, RAX, GPR(reg));

@@ -177,6 +177,8 @@ static void h_mov_ri8(struct emu_cpu *c, const struct dinsn *d)
 
 static void h_lea64(struct emu_cpu *c, const struct dinsn *d);
 static void h_mov_load4(struct emu_cpu *c, const struct dinsn *d);
+static void h_mov_load_n(struct emu_cpu *c, const struct dinsn *d);
+static void h_mov_store_n(struct emu_cpu *c, const struct dinsn *d);
 static void h_mov_storei4(struct emu_cpu *c, const struct dinsn *d);
 static void h_mov_storei8(struct emu_cpu *c, const struct dinsn *d);
 static void h_mov_load8(struct emu_cpu *c, const struct dinsn *d);
@@ -216,6 +218,12 @@ bool emu_move_jit_form(const struct dinsn *d, struct jit_form *f)
 		f->kind = JF_LOAD;
 		f->op = d->fn == h_movsx_m ? JL_SX : JL_ZX;
 		f->size = d->op[1].size;        /* 1, 2 or 4 (emu_move_special) */
+		return true;
+	}
+	if (d->fn == h_mov_load_n || d->fn == h_mov_store_n) {
+		f->kind = d->fn == h_mov_load_n ? JF_LOAD : JF_STORE;
+		f->op = JL_MOV;
+		f->size = d->op[0].size;
 		return true;
 	}
 	if (d->fn == h_mov_load4 || d->fn == h_mov_load8 ||
@@ -295,6 +303,21 @@ static void h_mov_storei8(struct emu_cpu *c, const struct dinsn *d)
 	store64(c, &d->op[0], 8, (uint64_t)d->op[1].val);
 }
 
+/* 8/16-bit MOV loads and stores with 64-bit addressing; the register may
+ * be AH-BH, the source of a store an immediate. */
+static void h_mov_load_n(struct emu_cpu *c, const struct dinsn *d)
+{
+	unsigned size = d->op[0].size;
+	gpr_write(c, d->op[0].reg, size, load64(c, &d->op[1], size));
+}
+
+static void h_mov_store_n(struct emu_cpu *c, const struct dinsn *d)
+{
+	unsigned size = d->op[0].size;
+	const struct dop *s = &d->op[1];
+	store64(c, &d->op[0], size, s->kind == OPK_IMM ? (uint64_t)s->val : gpr_read(c, s->reg, size));
+}
+
 /* MOVZX/MOVSX(D) into a 32/64-bit register from a register or memory. */
 static inline __attribute__((always_inline)) void
 mov_ext(struct emu_cpu *c, const struct dinsn *d, bool sign, bool mem)
@@ -333,6 +356,13 @@ static bool is_gpr(const struct dop *o)
 }
 
 /* A memory operand emu_la64 handles: 64-bit mode, 64-bit addressing. */
+/* A byte (AH-BH too) or word register operand. */
+static bool is_gpr_n(const struct dop *o)
+{
+	return o->kind == OPK_REG &&
+	       (o->reg < 16 || (o->size == 1 && (o->reg & ~3) == REG_HIGH8));
+}
+
 static bool is_mem64(const struct dinsn *d, const struct dop *o, unsigned dmode)
 {
 	return o->kind == OPK_MEM && dmode == DM_LONG64 && d->asize == 8;
@@ -356,6 +386,14 @@ emu_handler emu_move_special(const struct dinsn *d, unsigned dmode)
 		return NULL;
 	}
 
+	if (d->fn == h_mov && d->nops == 2 && (o0->size == 1 || o0->size == 2) &&
+	    o1->size == o0->size) {
+		if (is_gpr_n(o0) && is_mem64(d, o1, dmode))
+			return h_mov_load_n;
+		if (is_mem64(d, o0, dmode) && (o1->kind == OPK_IMM || is_gpr_n(o1)))
+			return h_mov_store_n;
+		return NULL;
+	}
 	if (d->fn != h_mov || d->nops != 2 || (o0->size != 4 && o0->size != 8))
 		return NULL;
 	bool wide = o0->size == 8;

@@ -87,7 +87,7 @@ static void emit_random_insn(struct prog *p)
 	static const uint8_t alu[] = { 0x01, 0x09, 0x11, 0x19, 0x21, 0x29, 0x31, 0x39,
 				       0x85, 0x89 };
 
-	switch (rnd() % 20) {
+	switch (rnd() % 21) {
 	case 0: case 1: case 2:         /* op r, r (incl. ADC/SBB, CMP, TEST, MOV) */
 		emit(p, 3, rex(w, s, d), alu[rnd() % sizeof(alu)], 0xC0 | (s & 7) << 3 | (d & 7));
 		break;
@@ -273,6 +273,27 @@ static void emit_random_insn(struct prog *p)
 			emit(p, 4, rex(w, d, s), 0x0F, ext[rnd() % 4], 0xC0 | (d & 7) << 3 | (s & 7));
 		} else {
 			emit(p, 3, rex(true, d, s), 0x63, 0xC0 | (d & 7) << 3 | (s & 7));
+		}
+		break;
+	}
+	case 20: {                      /* mov byte/word [rsp + disp8], r / imm; mov r8/r16, [...] */
+		int disp = (int)(rnd() % 0x80) - 8;     /* some across a page */
+		bool word = rnd() % 2, use_rex = rnd() % 2;
+		unsigned k = (unsigned)(rnd() % 3);
+		/* without REX, byte registers 4-7 are AH-BH; a load's never SPL */
+		unsigned reg = k == 1 ? d : s;
+		if (!use_rex && !word)
+			reg &= 7;
+		if (word)
+			emit(p, 1, 0x66);
+		if (use_rex || word)
+			emit(p, 1, rex(false, reg, 4));
+		if (k == 2) {
+			emit(p, 4, word ? 0xC7 : 0xC6, 0x44, 0x24, disp & 0xFF);
+			emit(p, word ? 2 : 1, (int)(rnd() & 0xFF), (int)(rnd() & 0xFF));
+		} else {
+			emit(p, 4, (k == 1 ? 0x8A : 0x88) + (word ? 1 : 0), 0x44 | (reg & 7) << 3, 0x24,
+			     disp & 0xFF);
 		}
 		break;
 	}
