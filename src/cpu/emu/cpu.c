@@ -193,6 +193,18 @@ static void print_stats(const struct emu_cpu *c)
 
 	if (!env || strcmp(env, "1") != 0)
 		return;
+	static const char *const chain_exit[12] = {
+		"irq", "halt", "sipi", "no slot", "page", "gen", "epoch", "fetch tag",
+		"fetch page", "epoch (other page)", "gen (other page)", "budget",
+	};
+	char chains[512] = "";
+	size_t m = 0;
+	for (unsigned i = 0; i < 12; i++)
+		if (s->chain_exit[i] && m < sizeof(chains))
+			m += snprintf(chains + m, sizeof(chains) - m, " %s %llu,", chain_exit[i],
+				      (unsigned long long)s->chain_exit[i]);
+	if (m > 0 && m < sizeof(chains))
+		chains[m - 1] = ';';
 	for (int v = 0; v < 32; v++)
 		if (s->exceptions[v] && n < sizeof(exc))
 			n += snprintf(exc + n, sizeof(exc) - n, " #%d:%llu", v,
@@ -201,7 +213,8 @@ static void print_stats(const struct emu_cpu *c)
 		"emu stats vcpu %u: decoded %llu insns in %llu pages, %llu cache resets, "
 		"%llu code-page writes (all vCPUs); translated %llu blocks, %llu translator "
 		"resets; blocks run %llu interpreted, %llu translated entered from the loop, "
-		"chain slots filled: %llu for another page, %llu replacing one; TLB %llu fills, %llu flushes, "
+		"chain slots filled: %llu for another page, %llu replacing one; back to the loop:%s "
+		"TLB %llu fills, %llu flushes, "
 		"%llu page flushes; pio %llu, mmio %llu, lapic %llu; interrupts %llu, int n %llu, hlt %llu; "
 		"exceptions%s\n",
 		c->apic_id, (unsigned long long)s->decoded_insns,
@@ -210,6 +223,7 @@ static void print_stats(const struct emu_cpu *c)
 		(unsigned long long)s->jit_blocks, (unsigned long long)s->jit_resets,
 		(unsigned long long)s->interp_blocks, (unsigned long long)s->jit_entries,
 		(unsigned long long)s->chain_cross_page, (unsigned long long)s->chain_slot_taken,
+		chains[0] ? chains : " none;",
 		(unsigned long long)s->tlb_fills, (unsigned long long)s->tlb_flushes,
 		(unsigned long long)s->tlb_page_flushes,
 		(unsigned long long)s->pio, (unsigned long long)s->mmio,

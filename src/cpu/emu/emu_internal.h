@@ -237,6 +237,9 @@ struct emu_stats {
 	 * page, and fills that pushed out a successor (both slots taken). */
 	uint64_t interp_blocks, jit_entries, chain_cross_page, chain_slot_taken;
 	uint64_t tlb_fills, tlb_flushes, tlb_page_flushes;
+	/* Why translated blocks went back to the run loop instead of into a
+	 * successor, by the chaining code's checks in their order. */
+	uint64_t chain_exit[12];
 	uint64_t pio, mmio, lapic;
 	uint64_t interrupts, soft_ints, hlts;
 	uint64_t exceptions[32];

@@ -153,15 +153,27 @@ static void emit_chain_helper(struct emit *e, struct jit_chain *jcache)
 	base_op(e, true, (const uint8_t[]){ 0x03 }, 1, R13, RSI, SLOT(doff));
 	base_op(e, false, (const uint8_t[]){ 0xFF }, 1, 4, RSI, SLOT(body));  /* jmp [body] */
 
-	for (unsigned i = 0; i < k; i++)
-		patch_to(to_ret[i], e->p);
+	uint8_t *ret = e->p;
 	store64(e, RDI, OFF(jit_prev));
 	static const uint8_t epilogue[] = {
 		0x41, 0x5D, 0x41, 0x5C, 0x5B,   /* pop r13; pop r12; pop rbx */
 		0xC3,                           /* ret */
 	};
 	emit_bytes(e, epilogue, sizeof(epilogue));
+	/* Each way back to the run loop counts itself (stats.chain_exit[],
+	 * in the order cpu.c's print_stats() names them), then returns. */
+	_Static_assert(sizeof(((struct emu_stats *)0)->chain_exit) / sizeof(uint64_t) == 12,
+		       "one counter per way back");
+	if (k != 12)
+		abort();
+	for (unsigned i = 0; i < k; i++) {
+		patch_to(to_ret[i], e->p);
+		mem_op(e, true, 0xFF, 0, OFF(stats.chain_exit) + 8 * (int32_t)i);   /* inc qword */
+		put8(e, 0xE9);                                                        /* jmp ret */
+		put32(e, (uint32_t)(ret - (e->p + 4)));
+	}
 }
+
 
 void jit_emit_exit(struct emit *e, struct jit_chain *slots, const uint8_t *helper)
 {
