@@ -71,9 +71,10 @@ static bool fast_chunk(struct emu_cpu *c, const struct dinsn *d, bool movs)
 		}
 		adv(c, EMU_RSI, as, (int64_t)(n * sz));
 	} else {
-		uint64_t v = c->gpr[EMU_RAX];
-		if (sz == 1) {
-			memset(dst, (int)(v & 0xFF), n);
+		uint64_t v = c->gpr[EMU_RAX] & size_mask(sz);
+		/* A value of one repeated byte (zero, mostly) is a memset. */
+		if (v == (v & 0xFF) * (size_mask(sz) / 0xFF)) {
+			memset(dst, (int)(v & 0xFF), n * sz);
 		} else {
 			for (uint64_t i = 0; i < n; i++)
 				memcpy(dst + i * sz, &v, sz);
