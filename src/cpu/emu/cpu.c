@@ -619,8 +619,10 @@ static inline void run_block(struct emu_cpu *c)
 
 /*
  * Blocks back to back until the budget is spent, an interrupt is pending
- * or the vCPU halts. Out of line from emu_cpu_run, whose sigsetjmp would
- * keep c and the loop state in memory.
+ * that RFLAGS.IF lets in, or the vCPU halts. (With IF clear a pending
+ * interrupt waits without ending blocks: STI, POPF and IRET set IF within
+ * a block, and the check after it sees them.) Out of line from
+ * emu_cpu_run, whose sigsetjmp would keep c and the loop state in memory.
  */
 static __attribute__((noinline)) void run_blocks(struct emu_cpu *c)
 {
@@ -631,7 +633,8 @@ static __attribute__((noinline)) void run_blocks(struct emu_cpu *c)
 			c->shadow--;
 		run_block(c);
 	} while (c->budget &&
-		 !atomic_load_explicit(&c->irq_pending, memory_order_relaxed) &&
+		 !(atomic_load_explicit(&c->irq_pending, memory_order_relaxed) &&
+		   (c->rflags & FL_IF)) &&
 		 !c->halted && !c->wait_sipi);
 }
 

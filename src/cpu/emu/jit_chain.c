@@ -37,11 +37,22 @@ static void emit_chain_helper(struct emit *e, struct jit_chain *jcache)
 	uint8_t *to_ret[16], *found, *cross, *go;
 	unsigned k = 0;
 
+	/* An interrupt pending with RFLAGS.IF set (as run_blocks() checks),
+	 * a halt or a wait for SIPI: back to the loop. */
 	static const int32_t flags[] = { OFF(irq_pending), OFF(halted), OFF(wait_sipi) };
 	for (unsigned i = 0; i < 3; i++) {
 		mem_op(e, false, 0x80, 7, flags[i]);           /* cmp byte, 0 */
 		put8(e, 0);
+		if (i > 0) {
+			to_ret[k++] = jcc_fwd(e, CC_NE);
+			continue;
+		}
+		uint8_t *none = jcc_fwd(e, CC_E);
+		_Static_assert(FL_IF == 0x200, "IF is bit 1 of RFLAGS' second byte");
+		mem_op(e, false, 0xF6, 0, OFF(rflags) + 1);    /* test byte rflags + 1, 2 */
+		put8(e, 0x02);
 		to_ret[k++] = jcc_fwd(e, CC_NE);
+		patch_to(none, e->p);
 	}
 	static const uint8_t slot0[] = { 0x48, 0x89, 0xFE };    /* mov rsi, rdi */
 	emit_bytes(e, slot0, sizeof(slot0));
