@@ -739,16 +739,17 @@ void *emu_jit_translate(struct emu_cpu *c, struct dinsn *d, unsigned n)
 
 	if (n > BLOCK_MAX_INSNS)
 		return NULL;
-	if (j->used + JIT_FIXED + (size_t)n * JIT_INSN_MAX > j->size)
+	if (j->used + JIT_FIXED + (size_t)n * JIT_INSN_MAX > j->size ||
+	    j->slot_pairs_used == j->slot_pairs)
 		emu_jit_reset(c);
 	for (unsigned i = 0; i < n; i++)
 		if (!emu_move_jit_form(&d[i], &form[i]) && !emu_alu_jit_form(&d[i], &form[i]) &&
 		    !emu_arith_jit_form(&d[i], &form[i]) && !emu_ctrl_jit_form(&d[i], &form[i]))
 			form[i].kind = JF_NONE;
 
-	struct jit_chain *slots = (struct jit_chain *)(j->buf + j->used);
+	struct jit_chain *slots = j->slots + 2 * j->slot_pairs_used++;
 	slots[0] = slots[1] = (struct jit_chain){ .rip = CHAIN_EMPTY };
-	uint8_t *start = (uint8_t *)(slots + 2);
+	uint8_t *start = j->buf + j->used;
 	struct emit e = { .p = start };
 	uint8_t *exits[2 * BLOCK_MAX_INSNS];
 	unsigned nexits = 0;
@@ -872,7 +873,7 @@ void *emu_jit_translate(struct emu_cpu *c, struct dinsn *d, unsigned n)
 	for (unsigned k = 0; k < nexits; k++)
 		patch_to(exits[k], e.p);
 	jit_emit_exit(&e, slots, j->buf);
-	if ((size_t)(e.p - (uint8_t *)slots) > JIT_FIXED + (size_t)n * JIT_INSN_MAX)
+	if ((size_t)(e.p - start) > JIT_FIXED + (size_t)n * JIT_INSN_MAX)
 		abort();        /* the bounds above are wrong: fix them */
 	j->used = (size_t)(e.p - j->buf);
 	j->used = (j->used + 15) & ~(size_t)15;

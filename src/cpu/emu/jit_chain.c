@@ -190,7 +190,7 @@ void jit_emit_exit(struct emit *e, struct jit_chain *slots, const uint8_t *helpe
 {
 	load(e, RAX, OFF(next_rip), 8);
 	store64(e, RAX, OFF(rip));
-	rip_op(e, (const uint8_t[]){ 0x48, 0x8D }, 2, RDI, slots);   /* lea rdi, slots */
+	load_imm(e, RDI, (uint64_t)(uintptr_t)slots);                /* mov rdi, slots */
 	put8(e, 0xE9);                                               /* jmp helper */
 	put32(e, (uint32_t)(helper - (e->p + 4)));
 }
@@ -251,8 +251,15 @@ struct emu_jit *emu_jit_create(void)
 		return NULL;
 	}
 	j->jcache = malloc(JCACHE_SIZE * sizeof(*j->jcache));
-	if (!j->jcache) {
+	/* A translation takes at least 128 bytes of code: a pair for each. */
+	j->slot_pairs = j->size / 128;
+	j->slots = mmap(NULL, j->slot_pairs * 2 * sizeof(*j->slots), PROT_READ | PROT_WRITE,
+			MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+	if (!j->jcache || j->slots == MAP_FAILED) {
+		if (j->slots != MAP_FAILED)
+			munmap(j->slots, j->slot_pairs * 2 * sizeof(*j->slots));
 		munmap(j->buf, j->size);
+		free(j->jcache);
 		free(j);
 		return NULL;
 	}
@@ -269,6 +276,7 @@ void emu_jit_destroy(struct emu_jit *j)
 	if (!j)
 		return;
 	munmap(j->buf, j->size);
+	munmap(j->slots, j->slot_pairs * 2 * sizeof(*j->slots));
 	free(j->jcache);
 	free(j);
 }
@@ -290,6 +298,7 @@ void emu_jit_reset(struct emu_cpu *c)
 	for (unsigned i = 0; i < JCACHE_SIZE; i++)
 		c->jit->jcache[i].rip = CHAIN_EMPTY;
 	c->jit->used = c->jit->fixed;
+	c->jit->slot_pairs_used = 0;
 	c->jit_prev = NULL;
 	c->stats.jit_resets++;
 }

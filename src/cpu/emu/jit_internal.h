@@ -29,13 +29,18 @@
 struct emu_jit {
 	uint8_t *buf;
 	size_t size;           /* JIT_BUF_SIZE, or VIREO_EMU_JIT_MB MiB */
+	/* Each translation's two chain slots, apart from the code: the run
+	 * loop writes them, and stores next to code that has just run cost
+	 * the host a self-modifying-code pipeline flush each. */
+	struct jit_chain *slots;
+	size_t slot_pairs, slot_pairs_used;
 	size_t used;
 	size_t fixed;          /* the chaining code at the start, kept across resets */
 	struct jit_chain *jcache;
 };
 
 /*
- * Chaining: each translation is preceded by two slots naming blocks that
+ * Chaining: each translation has two slots (in emu_jit.slots) naming blocks that
  * followed it (a conditional branch has two successors; a return or an
  * indirect jump keeps its two most recent targets). Its exit stub jumps
  * straight into such a block's body when the next RIP is a slot's, the
