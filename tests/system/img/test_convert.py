@@ -8,7 +8,8 @@ Covered: holes and written zeroes in a raw source, zero extents that
 share a target cluster or -S granule with data, qcow2 sources read by
 host offset (contiguous and scattered clusters), compressed clusters and
 zero clusters among them, a backing chain with a shorter backing file,
-concatenated sources of unaligned sizes, -S 0/512/64k, -n into a
+concatenated sources of unaligned sizes, zero stretches longer than
+the ring of chunks in flight, -S 0/512/64k, -n into a
 target full of old data (zeroes must then really be written), and -c
 with an L2 table every 2 MiB among compressed and plain clusters.
 """
@@ -134,6 +135,34 @@ with open(cat, 'wb') as f:
         f.write(open(p, 'rb').read())
 convert_case('concat-raw', ['-f', 'raw'], parts, 'raw', compare_with=cat)
 convert_case('concat-qcow2', ['-f', 'raw'], parts, 'qcow2', compare_with=cat)
+
+# 4b. zero stretches longer than the ring of chunks in flight (2 MiB
+# chunks, 4 slots): holes and written zeroes of 5-11 MiB that start and
+# end off the chunk edges, so the writer runs through many empty chunks
+# while the reader refills the ring, and data runs cross chunk edges;
+# -m 1 and -m 4 (more readers than the plain ring has spare slots)
+longz = P('longzero.raw')
+with open(longz, 'wb') as f:
+    f.truncate(64 * MiB + 512)
+    pos = 3 * MiB + 12345 // 512 * 512
+    for kind, n in [('d', 700 * 1024), ('h', 11 * MiB + 4096), ('d', 3 * MiB),
+                    ('z', 9 * MiB + 512), ('d', 5000 // 512 * 512), ('h', 5 * MiB),
+                    ('z', 7 * MiB), ('d', 2 * MiB)]:
+        f.seek(pos)
+        if kind == 'd':
+            f.write(rnd.randbytes(n))
+        elif kind == 'z':
+            f.write(bytes(n))
+        pos += n
+    f.seek(64 * MiB)
+    f.write(b'end!' * 128)
+lzq = P('longzero.qcow2')
+run('qemu-img', 'convert', '-f', 'raw', '-O', 'qcow2', longz, lzq)
+for m in ['1', '4']:
+    convert_case('longzero-raw-qcow2-m%s' % m, ['-f', 'raw', '-m', m], [longz], 'qcow2')
+    convert_case('longzero-raw-raw-m%s' % m, ['-f', 'raw', '-m', m], [longz], 'raw')
+    convert_case('longzero-qcow2-raw-m%s' % m, ['-f', 'qcow2', '-m', m], [lzq], 'raw',
+                 compare_with=longz)
 
 
 # 5. -n into targets full of old data: zero extents must be written
