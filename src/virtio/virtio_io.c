@@ -16,9 +16,11 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "lib/log.h"
+#include "lib/util.h"
 
 void virtio_kick(struct virtio_dev *vd, unsigned q)
 {
@@ -185,7 +187,16 @@ static void *io_thread(void *arg)
 			fds[1] = (struct pollfd){ .fd = extra, .events = POLLIN };
 			n = 2;
 		}
-		if (poll(fds, n, -1) < 0) {
+		struct timespec wait, *timeout = NULL;
+		uint64_t timer = __atomic_load_n(&vd->timer_ns, __ATOMIC_RELAXED);
+		if (timer) {
+			uint64_t now = now_ns();
+			uint64_t left = timer > now ? timer - now : 0;
+			wait = (struct timespec){ .tv_sec = (time_t)(left / 1000000000u),
+						  .tv_nsec = (long)(left % 1000000000u) };
+			timeout = &wait;
+		}
+		if (ppoll(fds, n, timeout, NULL) < 0) {
 			if (errno != EINTR)
 				log_warn("%s: poll: %s", vd->label, strerror(errno));
 			continue;
@@ -195,6 +206,13 @@ static void *io_thread(void *arg)
 		if (n == 2 && fds[1].revents) {
 			pthread_mutex_lock(&vd->io_lock);
 			vd->ops->fd_ready(vd);
+			pthread_mutex_unlock(&vd->io_lock);
+		}
+		timer = __atomic_load_n(&vd->timer_ns, __ATOMIC_RELAXED);
+		if (timer && vd->ops->timer && now_ns() >= timer) {
+			pthread_mutex_lock(&vd->io_lock);
+			__atomic_store_n(&vd->timer_ns, 0, __ATOMIC_RELAXED);
+			vd->ops->timer(vd);
 			pthread_mutex_unlock(&vd->io_lock);
 		}
 	}

@@ -12,6 +12,14 @@
  * The I/O thread polls the TAP only while the driver has given receive
  * buffers; when they run out it stops, and the driver's next kick on the
  * receive queue resumes it.
+ *
+ * Transmit completions are held back for up to TX_HOLD_NS (TX_HOLD_MAX
+ * frames), as a NIC moderates its interrupts; the frames themselves leave
+ * at once. A guest whose completions come back at once frees each skb
+ * before it writes the next, so TCP never coalesces its writes
+ * (autocorking needs a send in flight) and every write became its own
+ * frame and interrupt: 46,000 of them for 64 MiB. QEMU's tx timer waits
+ * 150 us likewise.
  */
 #include "virtio/virtio_devices.h"
 
@@ -30,6 +38,8 @@
 #define TX_QUEUE	1
 #define RX_BATCH	64	/* frames per wake-up before serving kicks */
 #define MAX_FRAME	(TAP_VNET_HDR_LEN + 65536 + 14 + 4)
+#define TX_HOLD_NS	150000
+#define TX_HOLD_MAX	64
 
 /* Feature bits. */
 #define VIRTIO_NET_F_CSUM	0
@@ -53,6 +63,9 @@ struct virtio_net {
 	uint8_t config[12];		/* mac[6], status, max_vq_pairs, mtu */
 	struct iovec iov[VQ_MAX_SIZE];
 	uint64_t rx_frames, tx_frames, tx_dropped;
+	/* Transmitted, their completion held back (I/O thread only). */
+	uint16_t tx_held[NET_QUEUE_SIZE];
+	unsigned tx_nheld;
 };
 
 static unsigned chain_iov(struct virtio_net *n, const struct vq_chain *c, unsigned first,
@@ -85,6 +98,20 @@ static void tap_failed(struct virtio_net *n, const char *what)
 	n->tap_error_logged = true;
 }
 
+/* Give the driver the transmit buffers held back. */
+static void tx_complete(struct virtio_net *n)
+{
+	for (unsigned i = 0; i < n->tx_nheld; i++)
+		virtio_push(n->vd, TX_QUEUE, n->tx_held[i], 0);
+	n->tx_nheld = 0;
+	__atomic_store_n(&n->vd->timer_ns, 0, __ATOMIC_RELAXED);
+}
+
+static void net_timer(struct virtio_dev *vd)
+{
+	tx_complete(vd->priv);
+}
+
 static void serve_tx(struct virtio_net *n)
 {
 	struct virtio_dev *vd = n->vd;
@@ -104,8 +131,12 @@ static void serve_tx(struct virtio_net *n)
 		} else {
 			n->tx_frames++;
 		}
-		virtio_push(vd, TX_QUEUE, c->head, 0);
+		n->tx_held[n->tx_nheld++] = c->head;
+		if (n->tx_nheld >= TX_HOLD_MAX)
+			tx_complete(n);
 	}
+	if (n->tx_nheld && !__atomic_load_n(&vd->timer_ns, __ATOMIC_RELAXED))
+		__atomic_store_n(&vd->timer_ns, now_ns() + TX_HOLD_NS, __ATOMIC_RELAXED);
 }
 
 /* Move frames from the TAP into receive buffers while both exist. */
@@ -170,6 +201,8 @@ static void net_reset(struct virtio_dev *vd)
 	struct virtio_net *n = vd->priv;
 
 	n->offloads_set = false;
+	n->tx_nheld = 0;                /* the rings are the driver's again */
+	__atomic_store_n(&vd->timer_ns, 0, __ATOMIC_RELAXED);
 	/* Not through virtio_set_extra_fd: both locks are held here. */
 	vd->extra_fd = -1;
 	if (n->tap >= 0)
@@ -185,6 +218,7 @@ static const struct virtio_dev_ops net_ops = {
 	.queue_notify = net_notify,
 	.reset = net_reset,
 	.fd_ready = net_fd_ready,
+	.timer = net_timer,
 };
 
 int virtio_net_create(struct virtio_net **out, const struct virtio_attach *at, int tap_fd,

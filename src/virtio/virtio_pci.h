@@ -70,6 +70,8 @@ struct virtio_dev_ops {
 	void (*reset)(struct virtio_dev *vd);
 	/* vd->extra_fd is readable: I/O thread, io_lock held. */
 	void (*fd_ready)(struct virtio_dev *vd);
+	/* vd->timer_ns has passed (it is 0 again): I/O thread, io_lock held. */
+	void (*timer)(struct virtio_dev *vd);
 };
 
 struct virtio_queue {
@@ -118,6 +120,8 @@ struct virtio_dev {
 	/* I/O thread. */
 	int kick_fd;			/* eventfd: notifications and stop */
 	int extra_fd;			/* device's own fd (TAP, console), or -1 */
+	uint64_t timer_ns;		/* ops->timer's monotonic deadline, 0: none
+					 * (atomic; set under io_lock) */
 	uint32_t pending;		/* queues kicked (atomic) */
 	bool stopping;			/* (atomic) */
 	bool thread_started;
