@@ -193,13 +193,13 @@ static void print_stats(const struct emu_cpu *c)
 
 	if (!env || strcmp(env, "1") != 0)
 		return;
-	static const char *const chain_exit[12] = {
-		"irq", "halt", "sipi", "no slot", "page", "gen", "epoch", "fetch tag",
+	static const char *const chain_exit[10] = {
+		"irq", "no slot", "page", "gen", "epoch", "fetch tag",
 		"fetch page", "epoch (other page)", "gen (other page)", "budget",
 	};
 	char chains[512] = "";
 	size_t m = 0;
-	for (unsigned i = 0; i < 12; i++)
+	for (unsigned i = 0; i < 10; i++)
 		if (s->chain_exit[i] && m < sizeof(chains))
 			m += snprintf(chains + m, sizeof(chains) - m, " %s %llu,", chain_exit[i],
 				      (unsigned long long)s->chain_exit[i]);
@@ -558,7 +558,6 @@ static inline void exec_one(struct emu_cpu *c)
 	c->next_rip = (c->rip + d->len) & c->ipmask;
 	d->fn(c, d);
 	c->rip = c->next_rip;
-	c->icount++;
 }
 
 /*
@@ -584,7 +583,6 @@ static inline void run_block(struct emu_cpu *c)
 	if (n > c->budget)
 		n = c->budget;
 	c->budget -= n;
-	c->icount += n;
 	c->exit_req = false;
 	if (c->jit && c->code64 && n == d->rem && d != &c->scratch) {
 		struct dinsn *w = (struct dinsn *)d;

@@ -242,7 +242,7 @@ struct emu_stats {
 	uint64_t tlb_fills, tlb_flushes, tlb_page_flushes;
 	/* Why translated blocks went back to the run loop instead of into a
 	 * successor, by the chaining code's checks in their order. */
-	uint64_t chain_exit[12];
+	uint64_t chain_exit[10];
 	uint64_t pio, mmio, lapic;
 	uint64_t interrupts, soft_ints, hlts;
 	uint64_t exceptions[32];
@@ -274,7 +274,6 @@ struct emu_cpu {
 	uint32_t fc_gen;              /* generation fc_page was decoded at */
 	/* The chaining slots of the translated block that returned last. */
 	struct jit_chain *jit_prev;
-	uint64_t icount;
 
 	struct emu_seg seg[8];        /* ES CS SS DS FS GS LDTR TR */
 	struct emu_dtr gdtr, idtr;

@@ -37,23 +37,17 @@ static void emit_chain_helper(struct emit *e, struct jit_chain *jcache)
 	uint8_t *to_ret[16], *found, *cross, *go;
 	unsigned k = 0;
 
-	/* An interrupt pending with RFLAGS.IF set (as run_blocks() checks),
-	 * a halt or a wait for SIPI: back to the loop. */
-	static const int32_t flags[] = { OFF(irq_pending), OFF(halted), OFF(wait_sipi) };
-	for (unsigned i = 0; i < 3; i++) {
-		mem_op(e, false, 0x80, 7, flags[i]);           /* cmp byte, 0 */
-		put8(e, 0);
-		if (i > 0) {
-			to_ret[k++] = jcc_fwd(e, CC_NE);
-			continue;
-		}
-		uint8_t *none = jcc_fwd(e, CC_E);
-		_Static_assert(FL_IF == 0x200, "IF is bit 1 of RFLAGS' second byte");
-		mem_op(e, false, 0xF6, 0, OFF(rflags) + 1);    /* test byte rflags + 1, 2 */
-		put8(e, 0x02);
-		to_ret[k++] = jcc_fwd(e, CC_NE);
-		patch_to(none, e->p);
-	}
+	/* An interrupt pending with RFLAGS.IF set (as run_blocks() checks):
+	 * back to the loop. (A halt spends the budget, checked below; a wait
+	 * for SIPI never starts inside emu_cpu_run.) */
+	mem_op(e, false, 0x80, 7, OFF(irq_pending));       /* cmp byte, 0 */
+	put8(e, 0);
+	uint8_t *none = jcc_fwd(e, CC_E);
+	_Static_assert(FL_IF == 0x200, "IF is bit 1 of RFLAGS' second byte");
+	mem_op(e, false, 0xF6, 0, OFF(rflags) + 1);        /* test byte rflags + 1, 2 */
+	put8(e, 0x02);
+	to_ret[k++] = jcc_fwd(e, CC_NE);
+	patch_to(none, e->p);
 	static const uint8_t slot0[] = { 0x48, 0x89, 0xFE };    /* mov rsi, rdi */
 	emit_bytes(e, slot0, sizeof(slot0));
 	base_op(e, true, CMP, 1, RAX, RSI, SLOT(rip));
@@ -151,8 +145,6 @@ static void emit_chain_helper(struct emit *e, struct jit_chain *jcache)
 	put8(e, 0x06);
 	mem_op(e, false, 0xFE, 1, OFF(shadow));            /* dec byte shadow */
 	mem_op(e, false, 0x89, RCX, OFF(budget));
-	base_op(e, false, MOV, 1, RCX, RSI, SLOT(n));
-	mem_op(e, true, 0x01, RCX, OFF(icount));           /* add icount, rcx */
 	store_imm8(e, OFF(exit_req), 0);
 	store64(e, RAX, OFF(insn_rip));
 	load(e, RCX, GPR(EMU_RSP), 8);
@@ -173,9 +165,9 @@ static void emit_chain_helper(struct emit *e, struct jit_chain *jcache)
 	emit_bytes(e, epilogue, sizeof(epilogue));
 	/* Each way back to the run loop counts itself (stats.chain_exit[],
 	 * in the order cpu.c's print_stats() names them), then returns. */
-	_Static_assert(sizeof(((struct emu_stats *)0)->chain_exit) / sizeof(uint64_t) == 12,
+	_Static_assert(sizeof(((struct emu_stats *)0)->chain_exit) / sizeof(uint64_t) == 10,
 		       "one counter per way back");
-	if (k != 12)
+	if (k != 10)
 		abort();
 	for (unsigned i = 0; i < k; i++) {
 		patch_to(to_ret[i], e->p);

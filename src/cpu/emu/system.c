@@ -118,6 +118,9 @@ static void h_hlt(struct emu_cpu *c, const struct dinsn *d)
 {
 	need_cpl0(c);
 	c->halted = true;
+	/* The run loop and the chaining code stop at a spent budget, so they
+	 * need no check of their own for a halt. */
+	c->budget = 0;
 	c->stats.hlts++;
 }
 
