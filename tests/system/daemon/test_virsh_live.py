@@ -37,8 +37,13 @@ def info(d, dom):
 
 
 def vm_pid(d, name):
-    with open(os.path.join(d.run, f"{name}.pid")) as f:
-        return int(f.read().split()[0])
+    """The VM's pid from vireod's run file, or None while there is none (a
+    reboot removes the old one before the new VM writes its own)."""
+    try:
+        with open(os.path.join(d.run, f"{name}.pid")) as f:
+            return int(f.read().split()[0])
+    except (FileNotFoundError, IndexError, ValueError):
+        return None
 
 
 def wait_for(pred, timeout=60):
@@ -138,6 +143,7 @@ try:
 
     # reset: the same process starts the guest over
     pid = vm_pid(d, "live1")
+    check(pid is not None, "the running domain's VM has its pid file")
     rc, out, err = d.virsh("reset", "live1")
     check(rc == 0, f"reset ({err.strip()!r})")
     check(wait_for(lambda: (con.read(timeout=0.2) or True) and
@@ -155,8 +161,7 @@ try:
     # reboot: the power button, the guest powers off, vireod starts it again
     rc, out, err = d.virsh("reboot", "live1")
     check(rc == 0, f"reboot ({err.strip()!r})")
-    check(wait_for(lambda: os.path.exists(os.path.join(d.run, "live1.pid")) and
-                   vm_pid(d, "live1") != pid),
+    check(wait_for(lambda: vm_pid(d, "live1") not in (None, pid)),
           "reboot: a new vireo process")
     rc, out, _ = d.virsh("domid", "live1")
     check(out.strip() == dom_id, f"reboot keeps the domain ID ({out.strip()!r})")
