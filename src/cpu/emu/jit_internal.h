@@ -20,9 +20,9 @@
  * the hot code and costs less RSS than one that holds everything. */
 #define JIT_BUF_SIZE (16u << 20)
 /* Host bytes one instruction can take (at most an inline store with its
- * TLB checks and the handler call behind them: about 320), and the two
- * slots, prologue, fall-through and exit stub (under 200); checked after
- * each block. */
+ * TLB checks and the handler call behind them: about 320), and the
+ * prologue, fall-through and exit stub (under 100; the chain slots are
+ * kept apart, in emu_jit.slots); checked after each block. */
 #define JIT_INSN_MAX 384
 #define JIT_FIXED    512
 
@@ -174,16 +174,6 @@ static inline void emit_bytes(struct emit *e, const uint8_t *b, size_t n)
 {
 	memcpy(e->p, b, n);
 	e->p += n;
-}
-
-/* ModRM.reg = reg with a [rip + disp32] operand addressing target; the
- * instruction ends with the displacement. */
-static inline void rip_op(struct emit *e, const uint8_t *opc, size_t n, unsigned reg,
-		   const void *target)
-{
-	emit_bytes(e, opc, n);
-	put8(e, (uint8_t)(0x05 | reg << 3));
-	put32(e, (uint32_t)((const uint8_t *)target - (e->p + 4)));
 }
 
 /* jcc rel32 to a label placed later; returns the field to patch. */
