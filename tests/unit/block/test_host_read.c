@@ -16,27 +16,13 @@
 #include <unistd.h>
 
 #include "../tap.h"
+#include "blk_open.h"
 #include "block/qcow2.h"
 #include "lib/util.h"
 
 #define CL 65536
 
 static char dir[] = "/tmp/vireo-hostread-unit-XXXXXX";
-
-static struct blk *open_img(const char *path, const char *fmt, bool ro,
-			    bool direct)
-{
-	struct blk_open_opts o = { .format = fmt, .read_only = ro,
-				   .direct = direct };
-	char err[256];
-	struct blk *b = NULL;
-
-	if (blk_open(&b, path, &o, err, sizeof(err)) < 0) {
-		fprintf(stderr, "open %s: %s\n", path, err);
-		return NULL;
-	}
-	return b;
-}
 
 static void fill(uint8_t *p, size_t len, unsigned seed)
 {

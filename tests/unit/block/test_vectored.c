@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "../tap.h"
+#include "blk_open.h"
 #include "block/block.h"
 #include "lib/util.h"
 
@@ -22,19 +23,6 @@
 #define PAGE	4096
 
 static char dir[] = "/tmp/vireo-blkvec-unit-XXXXXX";
-
-static struct blk *open_img(const char *path, const char *fmt, bool direct)
-{
-	struct blk_open_opts o = { .format = fmt, .direct = direct };
-	char err[256];
-	struct blk *b = NULL;
-
-	if (blk_open(&b, path, &o, err, sizeof(err)) < 0) {
-		fprintf(stderr, "open %s: %s\n", path, err);
-		return NULL;
-	}
-	return b;
-}
 
 static void fill(uint8_t *p, size_t len, unsigned seed)
 {
@@ -74,7 +62,7 @@ static void test_raw(bool direct)
 	fd = open(path, O_CREAT | O_RDWR | O_TRUNC, 0600);
 	CHECK(fd >= 0 && ftruncate(fd, DISK) == 0);
 	close(fd);
-	b = open_img(path, "raw", direct);
+	b = open_img(path, "raw", false, direct);
 	CHECK(b != NULL);
 	if (!b)
 		return;
@@ -110,7 +98,7 @@ static void test_qcow2(void)
 
 	snprintf(path, sizeof(path), "%s/v.qcow2", dir);
 	CHECK_EQ(blk_create("qcow2", path, &co, err, sizeof(err)), 0);
-	b = open_img(path, "qcow2", false);
+	b = open_img(path, "qcow2", false, false);
 	CHECK(b != NULL);
 	if (!b)
 		return;
