@@ -210,14 +210,14 @@ static void print_stats(const struct emu_cpu *c)
 			n += snprintf(exc + n, sizeof(exc) - n, " #%d:%llu", v,
 				      (unsigned long long)s->exceptions[v]);
 	fprintf(stderr,
-		"emu stats vcpu %u: decoded %llu insns in %llu pages, %llu cache resets, "
+		"emu stats vcpu %u: %llu insns; decoded %llu insns in %llu pages, %llu cache resets, "
 		"%llu code-page writes (all vCPUs); translated %llu blocks, %llu translator "
 		"resets; blocks run %llu interpreted, %llu translated entered from the loop, "
 		"chain slots filled: %llu for another page, %llu replacing one; back to the loop:%s "
 		"TLB %llu fills, %llu flushes, "
 		"%llu page flushes; pio %llu, mmio %llu, lapic %llu; interrupts %llu, int n %llu, hlt %llu; "
 		"exceptions%s\n",
-		c->apic_id, (unsigned long long)s->decoded_insns,
+		c->apic_id, (unsigned long long)s->insns, (unsigned long long)s->decoded_insns,
 		(unsigned long long)s->decoded_pages, (unsigned long long)s->cache_resets,
 		(unsigned long long)atomic_load(&c->sh->code_writes),
 		(unsigned long long)s->jit_blocks, (unsigned long long)s->jit_resets,
@@ -745,9 +745,8 @@ int emu_cpu_step(struct emu_cpu *c, bool deliver)
 	return EMU_STEP_OK;
 }
 
-void emu_cpu_run(struct emu_cpu *c, unsigned n)
+static void run_budget(struct emu_cpu *c)
 {
-	c->budget = n;
 again:
 	if (c->triple_fault || c->unimplemented)
 		return;
@@ -768,6 +767,13 @@ again:
 			return;
 		run_blocks(c);
 	}
+}
+
+void emu_cpu_run(struct emu_cpu *c, unsigned n)
+{
+	c->budget = n;
+	run_budget(c);
+	c->stats.insns += n - c->budget;
 }
 
 void emu_cpu_describe(const struct emu_cpu *c, char *buf, size_t len)

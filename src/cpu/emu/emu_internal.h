@@ -232,6 +232,7 @@ struct code_page {
  * them when the VM ends: where a boot's time goes besides executing.
  */
 struct emu_stats {
+	uint64_t insns;                /* executed (as the budget counts them) */
 	uint64_t decoded_insns, decoded_pages, cache_resets;
 	uint64_t jit_blocks, jit_resets;
 	/* Blocks the run loop ran: interpreted, or entered translated (each

@@ -118,6 +118,7 @@ static void h_hlt(struct emu_cpu *c, const struct dinsn *d)
 {
 	need_cpl0(c);
 	c->halted = true;
+	c->stats.insns -= c->budget;   /* not executed: emu_cpu_run counts n - budget */
 	/* The run loop and the chaining code stop at a spent budget, so they
 	 * need no check of their own for a halt. */
 	c->budget = 0;
