@@ -88,6 +88,11 @@ static bool gen_string(struct gen *g, struct tcase *c, unsigned i,
 	c->in.gpr[R_RDI] = di;
 	if (rep)
 		c->in.gpr[R_RCX] = count;
+	/* A32 REP with ECX = 0 runs no iteration, and CPUs differ in whether
+	 * it still writes ECX, ESI and EDI (zeroing the upper halves): some
+	 * Xeons do, others leave the registers alone, as the emulator does. */
+	if (a32 && rep && (uint32_t)count == 0)
+		c->undef_regs |= 1u << R_RCX | 1u << R_RSI | 1u << R_RDI;
 	return true;
 }
 
