@@ -123,6 +123,9 @@ struct virtio_dev {
 	uint64_t timer_ns;		/* ops->timer's monotonic deadline, 0: none
 					 * (atomic; set under io_lock) */
 	uint32_t pending;		/* queues kicked (atomic) */
+	bool polling;			/* the thread spins on pending: a kick
+					 * needs no eventfd write (atomic) */
+	uint64_t poll_ns;		/* its present spin, adaptive (virtio_io.c) */
 	bool stopping;			/* (atomic) */
 	bool thread_started;
 	pthread_t thread;
