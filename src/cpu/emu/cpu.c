@@ -179,8 +179,45 @@ struct emu_cpu *emu_cpu_create(struct guest_mem *mem, struct bus *pio,
 	const char *max = getenv("VIREO_EMU_DECODED_MAX");
 	if (max && atoi(max) >= 1024)
 		c->code_max_entries = (unsigned)atoi(max);
+	const char *ops = getenv("VIREO_EMU_OPSTATS");
+	if (ops && strcmp(ops, "1") == 0)
+		c->opstats = calloc(OPSTAT_KEYS, sizeof(*c->opstats));
 	reset_state(c);
 	return c;
+}
+
+/*
+ * VIREO_EMU_OPSTATS=1: the instructions that ran through their handler
+ * (not inline in translated code), most frequent first: which inline form
+ * or fast path would pay.
+ */
+static void print_opstats(const struct emu_cpu *c)
+{
+	static const char *const where[OPSTAT_WHERE] = { "call", "slow", "interp" };
+	static const char *const shape[OPSTAT_SHAPES] = { "", " mem", "", " fs/gs mem" };
+	uint64_t total = 0;
+
+	if (!c->opstats)
+		return;
+	for (unsigned k = 0; k < OPSTAT_KEYS; k++)
+		total += c->opstats[k];
+	fprintf(stderr, "emu opstats vcpu %u: %llu of %llu insns through handlers\n", c->apic_id,
+		(unsigned long long)total, (unsigned long long)c->stats.insns);
+	for (unsigned n = 0; n < 40; n++) {
+		unsigned best = 0;
+		for (unsigned k = 1; k < OPSTAT_KEYS; k++)
+			if (c->opstats[k] > c->opstats[best])
+				best = k;
+		if (!c->opstats[best])
+			break;
+		unsigned m = best / OPSTAT_SHAPES % (ZYDIS_MNEMONIC_MAX_VALUE + 1);
+		fprintf(stderr, "  %-6s %-12s%-10s %12llu  %5.2f%%\n",
+			where[best / OPSTAT_SHAPES / (ZYDIS_MNEMONIC_MAX_VALUE + 1)],
+			ZydisMnemonicGetString((ZydisMnemonic)m), shape[best % OPSTAT_SHAPES],
+			(unsigned long long)c->opstats[best],
+			100.0 * (double)c->opstats[best] / (double)(c->stats.insns ? c->stats.insns : 1));
+		c->opstats[best] = 0;
+	}
 }
 
 /* VIREO_EMU_STATS=1: one line per vCPU of its slow-path counts (struct emu_stats). */
@@ -237,6 +274,8 @@ void emu_cpu_destroy(struct emu_cpu *c)
 	if (!c)
 		return;
 	print_stats(c);
+	print_opstats(c);
+	free(c->opstats);
 	emu_decode_free(c);
 	emu_jit_destroy(c->jit);
 	shared_put(c->sh);
@@ -603,6 +642,8 @@ static inline void run_block(struct emu_cpu *c)
 	for (;;) {
 		uint64_t next = (rip + d->len) & ipmask;
 		c->next_rip = next;
+		if (__builtin_expect(c->opstats != NULL, 0))
+			c->opstats[emu_opstat_key(d, OPSTAT_INTERP)]++;
 		d->fn(c, d);
 		if (--n == 0 || c->exit_req || c->next_rip != next)
 			break;

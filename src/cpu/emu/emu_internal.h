@@ -129,6 +129,20 @@ _Static_assert(TP_BIT(ACC_W, 1) == 1u << 3, "struct tlb_ent's fast[] follows TP_
 _Static_assert(sizeof(struct tlb_ent) == 64, "translated code indexes the TLB by shifting");
 #define TP_GLOBAL          (1u << 8)
 
+/* Where an instruction ran through its handler, for VIREO_EMU_OPSTATS. */
+enum { OPSTAT_JIT_CALL, OPSTAT_JIT_SLOW, OPSTAT_INTERP, OPSTAT_WHERE };
+#define OPSTAT_SHAPES 4        /* bit 0: a memory operand; bit 1: FS or GS */
+#define OPSTAT_KEYS (OPSTAT_WHERE * (ZYDIS_MNEMONIC_MAX_VALUE + 1) * OPSTAT_SHAPES)
+
+static inline unsigned emu_opstat_key(const struct dinsn *d, unsigned where)
+{
+	unsigned shape = 0;
+	for (unsigned i = 0; i < d->nops && i < 3; i++)
+		if (d->op[i].kind == OPK_MEM)
+			shape |= 1u | (d->op[i].seg == SEG_FS || d->op[i].seg == SEG_GS ? 2u : 0u);
+	return (where * (ZYDIS_MNEMONIC_MAX_VALUE + 1) + d->mnem) * OPSTAT_SHAPES + shape;
+}
+
 /* Lazy flags: the last arithmetic operation. */
 enum { LF_NONE, LF_ADD, LF_ADC, LF_SUB, LF_SBB, LF_LOGIC, LF_INC, LF_DEC,
        LF_SHIFT };     /* SHL/SHR/SAR, MUL/IMUL: CF in lf_cin, OF in lf_src,
@@ -338,6 +352,9 @@ struct emu_cpu {
 	/* Block translator (jit.c): host code buffer, NULL when off. */
 	struct emu_jit *jit;
 	uint8_t jit_threshold;        /* JIT_THRESHOLD; tests lower it */
+	/* VIREO_EMU_OPSTATS=1: instructions run through a handler, counted by
+	 * emu_opstat_key() (cpu.c prints them), else NULL. */
+	uint64_t *opstats;
 	unsigned code_max_entries;    /* CODE_MAX_ENTRIES, or VIREO_EMU_DECODED_MAX */
 
 	unsigned apic_id;

@@ -368,6 +368,19 @@ static void emit_imul(struct emit *e, const struct dinsn *d, const struct jit_fo
 static void emit_call(struct emit *e, const struct dinsn *d, unsigned i,
 		      uint32_t off, uint32_t next_off);
 
+/* The translating vCPU's opstats (VIREO_EMU_OPSTATS), or NULL. */
+static _Thread_local uint64_t *opstats;
+
+/* ++opstats[key] in the generated code (rax is free before a handler call). */
+static void emit_opstat(struct emit *e, const struct dinsn *d, unsigned where)
+{
+	if (!opstats)
+		return;
+	load_imm(e, RAX, (uint64_t)(uintptr_t)&opstats[emu_opstat_key(d, where)]);
+	static const uint8_t inc_rax[] = { 0x48, 0xFF, 0x00 };     /* inc qword [rax] */
+	emit_bytes(e, inc_rax, sizeof(inc_rax));
+}
+
 /* [rbx + rdx + disp32] with reg in ModRM.reg (rdx: a TLB entry's offset). */
 static void tlb_op(struct emit *e, uint8_t rex, uint8_t opcode, unsigned reg,
 		   size_t field)
@@ -487,6 +500,7 @@ static void emit_slow_path(struct emit *e, const struct dinsn *d, unsigned i, ui
 	put32(e, 0);
 	for (unsigned j = 0; j < k; j++)
 		patch_to(slow[j], e->p);
+	emit_opstat(e, d, OPSTAT_JIT_SLOW);
 	emit_call(e, d, i, off, next_off);
 	*exit_jump = NULL;
 	if (store) {
@@ -747,6 +761,7 @@ void *emu_jit_translate(struct emu_cpu *c, struct dinsn *d, unsigned n)
 		    !emu_arith_jit_form(&d[i], &form[i]) && !emu_ctrl_jit_form(&d[i], &form[i]))
 			form[i].kind = JF_NONE;
 
+	opstats = c->opstats;
 	struct jit_chain *slots = j->slots + 2 * j->slot_pairs_used++;
 	slots[0] = slots[1] = (struct jit_chain){ .rip = CHAIN_EMPTY };
 	uint8_t *start = j->buf + j->used;
@@ -843,6 +858,7 @@ void *emu_jit_translate(struct emu_cpu *c, struct dinsn *d, unsigned n)
 		} else if (form[i].kind != JF_NONE) {
 			emit_alu(&e, &d[i], &form[i], flags_dead(d, form, i, n));
 		} else {
+			emit_opstat(&e, &d[i], OPSTAT_JIT_CALL);
 			emit_call(&e, &d[i], i, off, next_off);
 			if (i + 1 < n && emu_insn_is_jcc(&d[i])) {
 				/* Taken: the block ends. */
@@ -879,6 +895,9 @@ void *emu_jit_translate(struct emu_cpu *c, struct dinsn *d, unsigned n)
 	j->used = (j->used + 15) & ~(size_t)15;
 	d->jit = (void (*)(struct emu_cpu *, const struct dinsn *, uint64_t))(void *)start;
 	c->stats.jit_blocks++;
+	if (j->perfmap)         /* c->rip: the block's first RIP (run_block) */
+		fprintf(j->perfmap, "%lx %lx guest-%llx\n", (unsigned long)(uintptr_t)start,
+			(unsigned long)(e.p - start), (unsigned long long)c->rip);
 	return start;
 }
 

@@ -6,6 +6,7 @@
  */
 #include <stdlib.h>
 #include <sys/mman.h>
+#include <unistd.h>
 
 #include "cpu/emu/jit_internal.h"
 
@@ -260,6 +261,18 @@ struct emu_jit *emu_jit_create(void)
 	struct emit e = { .p = j->buf };
 	emit_chain_helper(&e, j->jcache);
 	j->fixed = j->used = ((size_t)(e.p - j->buf) + 15) & ~(size_t)15;
+	const char *pm = getenv("VIREO_EMU_PERFMAP");
+	if (pm && strcmp(pm, "1") == 0) {
+		char path[64];
+		snprintf(path, sizeof(path), "/tmp/perf-%d.map", (int)getpid());
+		j->perfmap = fopen(path, "a");
+		if (j->perfmap) {
+			/* A line per write, so that vCPUs' lines do not mix. */
+			setvbuf(j->perfmap, NULL, _IOLBF, 0);
+			fprintf(j->perfmap, "%lx %zx vireo-jit-chain-helper\n",
+				(unsigned long)(uintptr_t)j->buf, j->fixed);
+		}
+	}
 	return j;
 }
 
@@ -270,6 +283,8 @@ void emu_jit_destroy(struct emu_jit *j)
 	munmap(j->buf, j->size);
 	munmap(j->slots, j->slot_pairs * 2 * sizeof(*j->slots));
 	free(j->jcache);
+	if (j->perfmap)
+		fclose(j->perfmap);
 	free(j);
 }
 

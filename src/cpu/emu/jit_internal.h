@@ -9,6 +9,7 @@
 #define VIREO_CPU_EMU_JIT_INTERNAL_H
 
 #include <stddef.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "cpu/emu/emu_internal.h"
@@ -37,6 +38,9 @@ struct emu_jit {
 	size_t used;
 	size_t fixed;          /* the chaining code at the start, kept across resets */
 	struct jit_chain *jcache;
+	/* VIREO_EMU_PERFMAP=1: /tmp/perf-PID.map, a symbol per translation
+	 * (its guest RIP) for perf report; NULL when off. */
+	FILE *perfmap;
 };
 
 /*
