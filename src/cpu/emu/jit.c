@@ -896,8 +896,8 @@ void *emu_jit_translate(struct emu_cpu *c, struct dinsn *d, unsigned n)
 	d->jit = (void (*)(struct emu_cpu *, const struct dinsn *, uint64_t))(void *)start;
 	c->stats.jit_blocks++;
 	if (j->perfmap)         /* c->rip: the block's first RIP (run_block) */
-		fprintf(j->perfmap, "%lx %lx guest-%llx\n", (unsigned long)(uintptr_t)start,
-			(unsigned long)(e.p - start), (unsigned long long)c->rip);
+		fprintf(j->perfmap, "%lx %lx guest-%llx-n%u\n", (unsigned long)(uintptr_t)start,
+			(unsigned long)(e.p - start), (unsigned long long)c->rip, n);
 	return start;
 }
 

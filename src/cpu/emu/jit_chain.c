@@ -28,10 +28,11 @@ static void next_page_to_rcx(struct emit *e)
 }
 
 /*
- * The chaining code every exit stub jumps to, with rax = the next RIP and
- * rdi = the translation's slots: into a chained block if a slot says so
- * and the run loop would go on, else back to the run loop with the slots
- * in c->jit_prev. rsi holds the matching slot, rdx its code page.
+ * The chaining code every exit stub calls, with rax = the next RIP and
+ * rdi = the translation's slots: if a slot names a chained block and the
+ * run loop would go on, it returns with rsi = that slot (rdx its code
+ * page) for the stub to jump to; else it drops the stub's return address
+ * and returns to the run loop with the slots in c->jit_prev.
  */
 static void emit_chain_helper(struct emit *e, struct jit_chain *jcache)
 {
@@ -155,9 +156,11 @@ static void emit_chain_helper(struct emit *e, struct jit_chain *jcache)
 	/* r13 = page->insns + doff */
 	base_op(e, true, MOV, 1, R13, RDX, (int32_t)offsetof(struct code_page, insns));
 	base_op(e, true, (const uint8_t[]){ 0x03 }, 1, R13, RSI, SLOT(doff));
-	base_op(e, false, (const uint8_t[]){ 0xFF }, 1, 4, RSI, SLOT(body));  /* jmp [body] */
+	put8(e, 0xC3);          /* ret: the exit stub jumps to the slot's body */
 
 	uint8_t *ret = e->p;
+	static const uint8_t drop_stub_return[] = { 0x48, 0x83, 0xC4, 0x08 };   /* add rsp, 8 */
+	emit_bytes(e, drop_stub_return, sizeof(drop_stub_return));
 	store64(e, RDI, OFF(jit_prev));
 	static const uint8_t epilogue[] = {
 		0x41, 0x5D, 0x41, 0x5C, 0x5B,   /* pop r13; pop r12; pop rbx */
@@ -179,13 +182,20 @@ static void emit_chain_helper(struct emit *e, struct jit_chain *jcache)
 }
 
 
+/*
+ * The helper is called, and the jump into the successor is the stub's
+ * own: an indirect jump at one shared place would have a successor per
+ * block transition of the whole guest to predict, one per translation
+ * predicts about as well as the guest's own branches.
+ */
 void jit_emit_exit(struct emit *e, struct jit_chain *slots, const uint8_t *helper)
 {
 	load(e, RAX, OFF(next_rip), 8);
 	store64(e, RAX, OFF(rip));
 	load_imm(e, RDI, (uint64_t)(uintptr_t)slots);                /* mov rdi, slots */
-	put8(e, 0xE9);                                               /* jmp helper */
+	put8(e, 0xE8);                                               /* call helper */
 	put32(e, (uint32_t)(helper - (e->p + 4)));
+	base_op(e, false, (const uint8_t[]){ 0xFF }, 1, 4, RSI, SLOT(body));  /* jmp [rsi + body] */
 }
 
 /*
