@@ -512,12 +512,16 @@ emu_handler emu_move_special(const struct dinsn *d, unsigned dmode);
  * registers with a register or immediate source (op 1: SBB) where the
  * host flags hold the guest's CF, and SETcc of a byte register and
  * CMOVcc of 32/64-bit registers where the host flags hold all of the
- * guest's (op: the condition). op is JA_* for the binary operations,
+ * guest's (op: the condition), and the instructions that do nothing or
+ * only order memory (JF_NOP). op is JA_* for the binary operations,
  * JS_* for shifts, JL_* for loads (whose size is the access's).
  */
 enum { JF_NONE, JF_MOV_RR, JF_MOV_RI, JF_LEA, JF_ALU_RR, JF_ALU_RI, JF_SHIFT,
        JF_IMUL, JF_LOAD, JF_STORE, JF_INCDEC, JF_PUSH, JF_POP, JF_SETCC, JF_CMOVCC,
-       JF_CALL, JF_RET, JF_ADC, JF_ALU_M, JF_ALU_RM, JF_ROT, JF_EXT, JF_JMP };
+       JF_CALL, JF_RET, JF_ADC, JF_ALU_M, JF_ALU_RM, JF_ROT, JF_EXT, JF_JMP, JF_NOP };
+/* JF_NOP's op: NOP, ENDBR64, PREFETCH*, LFENCE, SFENCE (nothing: the host
+ * orders loads and stores as x86 does), PAUSE, MFENCE (the host's). */
+enum { JN_NOTHING, JN_PAUSE, JN_MFENCE };
 enum { JA_ADD, JA_OR, JA_AND, JA_SUB, JA_XOR, JA_CMP, JA_TEST };
 enum { JS_SHL, JS_SHR, JS_SAR };
 /* JF_LOAD's op: a MOV (the access is the register's size), MOVZX, MOVSX(D). */

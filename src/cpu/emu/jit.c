@@ -48,7 +48,7 @@ static bool writes_all_flags(const struct dinsn *d, const struct jit_form *f)
 static bool flagless(const struct dinsn *d, const struct jit_form *f)
 {
 	return f->kind == JF_MOV_RR || f->kind == JF_MOV_RI || f->kind == JF_LEA ||
-	       f->kind == JF_EXT ||
+	       f->kind == JF_EXT || f->kind == JF_NOP ||
 	       (f->kind == JF_SHIFT && !writes_all_flags(d, f));
 }
 
@@ -783,7 +783,8 @@ void *emu_jit_translate(struct emu_cpu *c, struct dinsn *d, unsigned n)
 			form[i].kind = JF_NONE;
 		if (form[i].kind == JF_ROT && !flags_dead(d, form, i, n))
 			form[i].kind = JF_NONE;
-		host_flags = form[i].kind == JF_ALU_RR || form[i].kind == JF_ALU_RI ||
+		host_flags = (form[i].kind == JF_NOP && flags_in) ||
+			     form[i].kind == JF_ALU_RR || form[i].kind == JF_ALU_RI ||
 			     form[i].kind == JF_ALU_M || form[i].kind == JF_ALU_RM ||
 			     form[i].kind == JF_INCDEC || form[i].kind == JF_ADC ||
 			     (on_flags && flags_in);
@@ -813,6 +814,11 @@ void *emu_jit_translate(struct emu_cpu *c, struct dinsn *d, unsigned n)
 		} else if (form[i].kind == JF_JMP) {
 			emit_call(&e, &d[i], i, off, next_off);
 			last_inline = false;
+		} else if (form[i].kind == JF_NOP) {
+			if (form[i].op == JN_PAUSE)
+				emit_bytes(&e, (const uint8_t[]){ 0xF3, 0x90 }, 2);
+			else if (form[i].op == JN_MFENCE)
+				emit_bytes(&e, (const uint8_t[]){ 0x0F, 0xAE, 0xF0 }, 3);
 		} else if (form[i].kind == JF_MOV_RR || form[i].kind == JF_MOV_RI) {
 			emit_mov(&e, &d[i], &form[i]);
 		} else if (form[i].kind == JF_LEA) {

@@ -142,6 +142,12 @@ static void h_nop(struct emu_cpu *c, const struct dinsn *d)
 {
 }
 
+/* Other vCPUs are host threads: a guest's store-load fence is the host's. */
+static void h_mfence(struct emu_cpu *c, const struct dinsn *d)
+{
+	__atomic_thread_fence(__ATOMIC_SEQ_CST);
+}
+
 static void h_ud(struct emu_cpu *c, const struct dinsn *d)
 {
 	emu_raise_ud(c);
@@ -233,6 +239,13 @@ bool emu_move_jit_form(const struct dinsn *d, struct jit_form *f)
 		f->op = 0;
 		f->size = d->fn == h_mov_load8 || d->fn == h_mov_store8 ||
 			  d->fn == h_mov_storei8 ? 8 : 4;
+		return true;
+	}
+	if (d->fn == h_nop || d->fn == h_mfence) {
+		f->kind = JF_NOP;
+		f->op = d->fn == h_mfence ? JN_MFENCE :
+			d->mnem == ZYDIS_MNEMONIC_PAUSE ? JN_PAUSE : JN_NOTHING;
+		f->size = 0;
 		return true;
 	}
 	if (d->fn == h_lea64)
@@ -464,7 +477,7 @@ void emu_misc_register(void)
 	emu_register(ZYDIS_MNEMONIC_ENDBR64, h_nop);
 	emu_register(ZYDIS_MNEMONIC_LFENCE, h_nop);
 	emu_register(ZYDIS_MNEMONIC_SFENCE, h_nop);
-	emu_register(ZYDIS_MNEMONIC_MFENCE, h_nop);
+	emu_register(ZYDIS_MNEMONIC_MFENCE, h_mfence);
 	emu_register(ZYDIS_MNEMONIC_PREFETCHNTA, h_nop);
 	emu_register(ZYDIS_MNEMONIC_PREFETCHT0, h_nop);
 	emu_register(ZYDIS_MNEMONIC_PREFETCHT1, h_nop);
