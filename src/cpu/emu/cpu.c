@@ -194,7 +194,8 @@ struct emu_cpu *emu_cpu_create(struct guest_mem *mem, struct bus *pio,
 static void print_opstats(const struct emu_cpu *c)
 {
 	static const char *const where[OPSTAT_WHERE] = { "call", "slow", "interp" };
-	static const char *const shape[OPSTAT_SHAPES] = { "", " mem", "", " fs/gs mem" };
+	static const char *const kind[5] = { "-", "r", "m", "i", "x" };
+	static const unsigned sizes[4] = { 1, 2, 4, 8 };
 	uint64_t total = 0;
 
 	if (!c->opstats)
@@ -211,9 +212,11 @@ static void print_opstats(const struct emu_cpu *c)
 		if (!c->opstats[best])
 			break;
 		unsigned m = best / OPSTAT_SHAPES % (ZYDIS_MNEMONIC_MAX_VALUE + 1);
-		fprintf(stderr, "  %-6s %-12s%-10s %12llu  %5.2f%%\n",
+		unsigned sh = best % OPSTAT_SHAPES;
+		fprintf(stderr, "  %-6s %-12s %s,%s size %u%s %12llu  %5.2f%%\n",
 			where[best / OPSTAT_SHAPES / (ZYDIS_MNEMONIC_MAX_VALUE + 1)],
-			ZydisMnemonicGetString((ZydisMnemonic)m), shape[best % OPSTAT_SHAPES],
+			ZydisMnemonicGetString((ZydisMnemonic)m), kind[sh / 40], kind[sh / 8 % 5],
+			sizes[sh / 2 % 4], sh % 2 ? " fs/gs" : "",
 			(unsigned long long)c->opstats[best],
 			100.0 * (double)c->opstats[best] / (double)(c->stats.insns ? c->stats.insns : 1));
 		c->opstats[best] = 0;

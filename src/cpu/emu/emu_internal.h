@@ -129,17 +129,27 @@ _Static_assert(TP_BIT(ACC_W, 1) == 1u << 3, "struct tlb_ent's fast[] follows TP_
 _Static_assert(sizeof(struct tlb_ent) == 64, "translated code indexes the TLB by shifting");
 #define TP_GLOBAL          (1u << 8)
 
-/* Where an instruction ran through its handler, for VIREO_EMU_OPSTATS. */
+/* Where an instruction ran through its handler, for VIREO_EMU_OPSTATS,
+ * and its shape: the first two operands' kinds (OPK_NONE..OPK_IMM, else
+ * 4), the first one's size (1, 2, 4, 8 bytes) and whether it addresses
+ * through FS or GS. */
 enum { OPSTAT_JIT_CALL, OPSTAT_JIT_SLOW, OPSTAT_INTERP, OPSTAT_WHERE };
-#define OPSTAT_SHAPES 4        /* bit 0: a memory operand; bit 1: FS or GS */
+#define OPSTAT_SHAPES (5 * 5 * 4 * 2)
 #define OPSTAT_KEYS (OPSTAT_WHERE * (ZYDIS_MNEMONIC_MAX_VALUE + 1) * OPSTAT_SHAPES)
+
+static inline unsigned emu_opstat_kind(const struct dinsn *d, unsigned i)
+{
+	return i >= d->nops ? OPK_NONE : d->op[i].kind <= OPK_IMM ? d->op[i].kind : 4;
+}
 
 static inline unsigned emu_opstat_key(const struct dinsn *d, unsigned where)
 {
-	unsigned shape = 0;
+	unsigned size = d->nops ? d->op[0].size : 0, fsgs = 0;
 	for (unsigned i = 0; i < d->nops && i < 3; i++)
-		if (d->op[i].kind == OPK_MEM)
-			shape |= 1u | (d->op[i].seg == SEG_FS || d->op[i].seg == SEG_GS ? 2u : 0u);
+		if (d->op[i].kind == OPK_MEM && (d->op[i].seg == SEG_FS || d->op[i].seg == SEG_GS))
+			fsgs = 1;
+	unsigned shape = ((emu_opstat_kind(d, 0) * 5 + emu_opstat_kind(d, 1)) * 4 +
+			  (size >= 8 ? 3 : size >= 4 ? 2 : size >= 2 ? 1 : 0)) * 2 + fsgs;
 	return (where * (ZYDIS_MNEMONIC_MAX_VALUE + 1) + d->mnem) * OPSTAT_SHAPES + shape;
 }
 
