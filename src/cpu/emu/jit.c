@@ -418,8 +418,9 @@ static void emit_load_insn(struct emit *e, const struct jit_form *f, unsigned ds
 
 /*
  * emu_tlb_hit() for the linear address in rax: the entry's fast tag for
- * this access at the CPL (the tag, the permission and RAM at once), within
- * the page, and for a store no decoded code. On a hit
+ * this access at the CPL (the tag, the permission and RAM at once) is the
+ * tag of the access's last byte (so it is within the page), and for a
+ * store no decoded code. On a hit
  * rsi holds the page's host address and rcx the offset; each miss is a
  * forward jump left in slow[] for the caller to point at its handler call.
  * Clobbers rcx, rdx, rsi, rdi and the host flags.
@@ -440,8 +441,11 @@ static unsigned emit_tlb_probe(struct emit *e, bool store, unsigned size, uint8_
 	emit_bytes(e, slot, sizeof(slot));
 	put32(e, TLB_SIZE - 1);
 	put8(e, 0xC1); put8(e, 0xE2); put8(e, 6);      /* shl edx, 6: the entry's offset */
+	/* The tag of the access's last byte: an access that leaves the page
+	 * misses, with no check of its own. */
+	put8(e, 0x48); put8(e, 0x8D); put8(e, 0x48);                /* lea rcx, [rax + size - 1] */
+	put8(e, (uint8_t)(size - 1));
 	static const uint8_t tag[] = {
-		0x48, 0x89, 0xC1,               /* mov rcx, rax */
 		0x48, 0x81, 0xE1, 0x00, 0xF0, 0xFF, 0xFF,  /* and rcx, ~0xFFF */
 		0x48, 0x83, 0xC9, TLB_VALID,    /* or rcx, TLB_VALID */
 		0x31, 0xFF,                     /* xor edi, edi */
@@ -462,11 +466,8 @@ static unsigned emit_tlb_probe(struct emit *e, bool store, unsigned size, uint8_
 	static const uint8_t page_off[] = {
 		0x89, 0xC1,                     /* mov ecx, eax */
 		0x81, 0xE1, 0xFF, 0x0F, 0x00, 0x00,  /* and ecx, 0xFFF */
-		0x81, 0xF9,                     /* cmp ecx, 4096 - size */
 	};
 	emit_bytes(e, page_off, sizeof(page_off));
-	put32(e, 4096 - size);
-	slow[k++] = jcc_fwd(e, 0x7);                                 /* ja */
 	tlb_op(e, 0x48, 0x8B, 6, offsetof(struct tlb_ent, host));   /* mov rsi, host */
 	if (store) {
 		tlb_op(e, 0, 0x8B, 7, offsetof(struct tlb_ent, pidx));  /* mov edi, pidx */
