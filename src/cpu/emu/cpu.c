@@ -146,7 +146,7 @@ static void reset_state(struct emu_cpu *c)
 	c->halted = false;
 	c->triple_fault = false;
 	c->unimplemented = false;
-	c->cpl = 0;
+	emu_set_cpl(c, 0);
 	emu_update_mode(c);
 	emu_tlb_flush(c, true);
 }
@@ -325,7 +325,7 @@ int emu_cpu_set_boot_state(struct emu_cpu *c, const struct cpu_boot_state *st)
 		c->seg[SEG_TR].attr = SA_P | 0xB;
 	c->gdtr = (struct emu_dtr){ st->gdt_base, st->gdt_limit };
 	c->idtr = (struct emu_dtr){ st->idt_base, st->idt_limit };
-	c->cpl = (c->cr0 & CR0_PE) ? SA_DPL(c->seg[SEG_SS].attr) : 0;
+	emu_set_cpl(c, (c->cr0 & CR0_PE) ? SA_DPL(c->seg[SEG_SS].attr) : 0);
 	c->halted = false;
 	c->wait_sipi = false;
 	c->triple_fault = false;
@@ -369,7 +369,7 @@ int emu_cpu_setup_flat64(struct emu_cpu *c, uint64_t table_gpa)
 		c->seg[s] = (struct emu_seg){ .sel = 0x18, .limit = 0xFFFFFFFF,
 					      .attr = 0x3 | SA_S | SA_P | SA_DB | SA_G };
 	}
-	c->cpl = 0;
+	emu_set_cpl(c, 0);
 	emu_set_flags(c, 2);
 	emu_update_mode(c);
 	emu_tlb_flush(c, true);

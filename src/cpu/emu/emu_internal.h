@@ -114,12 +114,18 @@ struct tlb_ent {
 #define TLB_SIZE  (1u << TLB_BITS)
 #define TLB_VALID 1ULL
 
-/* TLB slot of la: the page number folded, so that regions a multiple of
- * 1 MiB apart (a copy's source and destination) do not share slots. */
+/*
+ * TLB slot of la: the page number folded by adding, so that regions a
+ * multiple of 1 MiB apart (a copy's source and destination) do not share
+ * slots, and so that neighbouring pages never do: from page v to v + 1
+ * the sum grows by 1 to 3, never by a multiple of TLB_SIZE. Translated
+ * code (jit.c) relies on that: it compares the tag of an access's last
+ * byte with the entry of its first, and must miss when they differ.
+ */
 static inline unsigned emu_tlb_slot(uint64_t la)
 {
 	uint64_t vpn = la >> 12;
-	return (unsigned)((vpn ^ (vpn >> TLB_BITS) ^ (vpn >> 2 * TLB_BITS)) % TLB_SIZE);
+	return (unsigned)((vpn + (vpn >> TLB_BITS) + (vpn >> 2 * TLB_BITS)) % TLB_SIZE);
 }
 
 /* Permissions per (access, user) pair, computed at fill time. */
@@ -305,6 +311,11 @@ struct emu_cpu {
 	uint64_t cr0, cr2, cr3, cr4, cr8, efer;
 	uint64_t dr[8];
 	uint8_t cpl;
+	/* 8 at CPL 3, else 0: where translated code finds the fast tag for
+	 * the CPL in a TLB entry (fast[acc * 2 + user]). Set with the CPL by
+	 * emu_set_cpl(), the only writer of cpl: a stale value would let
+	 * user code through supervisor pages. */
+	uint64_t tlb_user_off;
 	uint8_t dmode;                /* DM_* from CR0.PE, EFER.LMA, CS */
 	uint8_t code64;               /* in 64-bit mode */
 	uint64_t ipmask;              /* RIP wrap for the current CS */
@@ -395,6 +406,13 @@ void *emu_lin_ptr(struct emu_cpu *c, uint64_t la, unsigned size, int acc);
 /* The guest-physical page of code at la (its host address in *host);
  * *global: the translation is a global page's. */
 uint64_t emu_fetch_page(struct emu_cpu *c, uint64_t la, uint8_t **host, bool *global);
+/* The CPL changes here only (the callers then call emu_update_mode). */
+static inline void emu_set_cpl(struct emu_cpu *c, unsigned cpl)
+{
+	c->cpl = (uint8_t)cpl;
+	c->tlb_user_off = cpl == 3 ? 8 : 0;
+}
+
 /* Segmented access: offset is already truncated to the address size. */
 uint64_t emu_seg_la(struct emu_cpu *c, int seg, uint64_t off);
 uint64_t emu_read(struct emu_cpu *c, int seg, uint64_t off, unsigned size);

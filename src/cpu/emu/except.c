@@ -181,7 +181,7 @@ void emu_deliver(struct emu_cpu *c, int vec, bool has_err, uint32_t err,
 		gpr_write(c, EMU_RSP, (c->seg[SEG_SS].attr & SA_DB) ? 4 : 2, sp);
 	}
 	emu_load_seg_desc(c, SEG_CS, (uint16_t)((sel & ~3u) | new_cpl), clo, 0);
-	c->cpl = (uint8_t)new_cpl;
+	emu_set_cpl(c, new_cpl);
 	emu_update_mode(c);
 	c->rip = lma ? off : off & (gate_size == 4 ? 0xFFFFFFFFULL : 0xFFFFULL);
 	c->rflags &= ~(uint64_t)(FL_TF | FL_NT | FL_RF | FL_VM);

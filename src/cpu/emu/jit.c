@@ -428,35 +428,33 @@ static void emit_load_insn(struct emit *e, const struct jit_form *f, unsigned ds
 static unsigned emit_tlb_probe(struct emit *e, bool store, unsigned size, uint8_t **slow)
 {
 	unsigned k = 0;
-	static const uint8_t slot[] = {
+	static const uint8_t slot[] = {     /* emu_tlb_slot() */
 		0x48, 0x89, 0xC2,               /* mov rdx, rax */
 		0x48, 0xC1, 0xEA, 0x0C,         /* shr rdx, 12 */
 		0x48, 0x89, 0xD1,               /* mov rcx, rdx */
 		0x48, 0xC1, 0xE9, TLB_BITS,     /* shr rcx, TLB_BITS */
-		0x48, 0x31, 0xCA,               /* xor rdx, rcx */
+		0x48, 0x01, 0xCA,               /* add rdx, rcx */
 		0x48, 0xC1, 0xE9, TLB_BITS,     /* shr rcx, TLB_BITS */
-		0x48, 0x31, 0xCA,               /* xor rdx, rcx */
+		0x48, 0x01, 0xCA,               /* add rdx, rcx */
 		0x81, 0xE2,                     /* and edx, TLB_SIZE - 1 */
 	};
 	emit_bytes(e, slot, sizeof(slot));
 	put32(e, TLB_SIZE - 1);
 	put8(e, 0xC1); put8(e, 0xE2); put8(e, 6);      /* shl edx, 6: the entry's offset */
 	/* The tag of the access's last byte: an access that leaves the page
-	 * misses, with no check of its own. */
+	 * misses, with no check of its own (emu_tlb_slot() never gives
+	 * neighbouring pages one slot). */
 	put8(e, 0x48); put8(e, 0x8D); put8(e, 0x48);                /* lea rcx, [rax + size - 1] */
 	put8(e, (uint8_t)(size - 1));
 	static const uint8_t tag[] = {
 		0x48, 0x81, 0xE1, 0x00, 0xF0, 0xFF, 0xFF,  /* and rcx, ~0xFFF */
 		0x48, 0x83, 0xC9, TLB_VALID,    /* or rcx, TLB_VALID */
-		0x31, 0xFF,                     /* xor edi, edi */
 	};
 	emit_bytes(e, tag, sizeof(tag));
 	/* rdi = the entry + 8 * user: fast[acc * 2 + user] is the tag */
-	mem_op(e, false, 0x80, 7, OFF(cpl));                         /* cmp byte cpl, 3 */
-	put8(e, 3);
+	load(e, 7, OFF(tlb_user_off), 8);                        /* mov rdi, [] */
 	static const uint8_t user[] = {
-		0x40, 0x0F, 0x94, 0xC7,         /* sete dil */
-		0x48, 0x8D, 0x3C, 0xFA,         /* lea rdi, [rdx + rdi * 8] */
+		0x48, 0x01, 0xD7,               /* add rdi, rdx */
 		0x48, 0x3B, 0x8C, 0x3B,         /* cmp rcx, [rbx + rdi + disp32] */
 	};
 	emit_bytes(e, user, sizeof(user));

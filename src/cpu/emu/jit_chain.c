@@ -4,6 +4,7 @@
  * translation's exit stub into it, the run loop's filling of slots and
  * the jump cache; and the buffer itself, emptied when full.
  */
+#include <fcntl.h>
 #include <stdlib.h>
 #include <sys/mman.h>
 #include <unistd.h>
@@ -286,15 +287,31 @@ struct emu_jit *emu_jit_create(void)
 	return j;
 }
 
+/* VIREO_EMU_PERFMAP: the code as it is before a reset (the last one is
+ * the VM's end), for disassembling what perf sampled. */
+static void dump_code(const struct emu_jit *j)
+{
+	char path[64];
+
+	snprintf(path, sizeof(path), "/tmp/perf-%d.code", (int)getpid());
+	int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	if (fd < 0)
+		return;
+	uint64_t base = (uint64_t)(uintptr_t)j->buf;
+	if (write(fd, &base, 8) != 8 || write(fd, j->buf, j->used) < 0)
+		perror(path);
+	close(fd);
+}
+
 void emu_jit_destroy(struct emu_jit *j)
 {
 	if (!j)
 		return;
+	if (j->perfmap)
+		fclose(j->perfmap);
 	munmap(j->buf, j->size);
 	munmap(j->slots, j->slot_pairs * 2 * sizeof(*j->slots));
 	free(j->jcache);
-	if (j->perfmap)
-		fclose(j->perfmap);
 	free(j);
 }
 
@@ -308,6 +325,8 @@ void emu_jit_reset(struct emu_cpu *c)
 {
 	if (!c->jit)
 		return;
+	if (c->jit->perfmap)
+		dump_code(c->jit);
 	for (unsigned h = 0; h < CODE_HASH; h++)
 		for (struct code_page *p = c->hash[h]; p; p = p->next)
 			for (unsigned i = 0; i < p->n; i++)

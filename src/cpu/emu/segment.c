@@ -197,7 +197,7 @@ void emu_far_ret(struct emu_cpu *c, unsigned osize, unsigned extra)
 	uint64_t sp = emu_stack_peek(c, 2 * osize + extra, osize);
 	uint16_t ss = (uint16_t)emu_stack_peek(c, 3 * osize + extra, osize);
 	desc_to_seg(&c->seg[SEG_CS], sel, lo, 0, false);
-	c->cpl = (uint8_t)rpl;
+	emu_set_cpl(c, rpl);
 	emu_update_mode(c);
 	emu_load_seg(c, SEG_SS, ss);
 	c->gpr[EMU_RSP] = sp + extra;
@@ -228,7 +228,7 @@ void emu_iret_prot(struct emu_cpu *c, unsigned osize)
 	emu_write_flags(c, fl, osize, true);
 	desc_to_seg(&c->seg[SEG_CS], sel, lo, 0, false);
 	unsigned old_cpl = c->cpl;
-	c->cpl = (uint8_t)rpl;
+	emu_set_cpl(c, rpl);
 	emu_update_mode(c);
 	if (pop_stack) {
 		emu_load_seg(c, SEG_SS, ss);

@@ -206,7 +206,7 @@ static void h_syscall(struct emu_cpu *c, const struct dinsn *d)
 		.attr = 0xB | SA_S | SA_P | SA_L | SA_G };
 	c->seg[SEG_SS] = (struct emu_seg){ .sel = (uint16_t)((sel + 8) & 0xFFFC),
 		.limit = 0xFFFFFFFF, .attr = 0x3 | SA_S | SA_P | SA_DB | SA_G };
-	c->cpl = 0;
+	emu_set_cpl(c, 0);
 	emu_update_mode(c);
 	c->next_rip = c->lstar;
 }
@@ -230,7 +230,7 @@ static void h_sysret(struct emu_cpu *c, const struct dinsn *d)
 			.limit = 0xFFFFFFFF, .attr = 0xB | SA_S | SA_P | SA_DB | SA_G | (3 << 5) };
 	c->seg[SEG_SS].sel = (uint16_t)((sel + 8) | 3);
 	c->seg[SEG_SS].attr = 0x3 | SA_S | SA_P | SA_DB | SA_G | (3 << 5);
-	c->cpl = 3;
+	emu_set_cpl(c, 3);
 	emu_update_mode(c);
 	c->next_rip = rip;
 }

@@ -177,9 +177,9 @@ static void test_jit_user_permission(void)
 		r.gpr[EMU_RDI] = page;
 		r.gpr[EMU_RCX] = 20;
 		emu_cpu_set_regs(c, &r);        /* flushes the TLB */
-		c->cpl = 0;
+		emu_set_cpl(c, 0);
 		emu_lin_read(c, page, 8, false);  /* the supervisor's fill */
-		c->cpl = 3;
+		emu_set_cpl(c, 3);
 		c->triple_fault = false;
 		emu_cpu_run(c, 100000);
 		emu_cpu_get_regs(c, &r);
@@ -189,6 +189,28 @@ static void test_jit_user_permission(void)
 	}
 	CHECK(c->stats.jit_blocks > 0);
 	emu_cpu_destroy(c);
+}
+
+/*
+ * Translated code finds a page-crossing access's miss by comparing the
+ * last byte's tag with the first byte's entry: neighbouring pages must
+ * never share a TLB slot, at the carries above all.
+ */
+static void test_tlb_slot_neighbours(void)
+{
+	unsigned same = 0;
+
+	for (uint64_t v = 0; v < (1u << 22); v++)
+		same += emu_tlb_slot(v << 12) == emu_tlb_slot((v + 1) << 12);
+	for (unsigned bit = 10; bit < 52; bit++) {
+		uint64_t v = (1ULL << bit) - 1;     /* the carry out of bit - 1 */
+		same += emu_tlb_slot(v << 12) == emu_tlb_slot((v + 1) << 12);
+		same += emu_tlb_slot((v | 0xFFFF8000000ULL) << 12) ==
+			emu_tlb_slot(((v | 0xFFFF8000000ULL) + 1) << 12);
+	}
+	CHECK_EQ(same, 0);
+	/* Regions 1 MiB apart (a copy's source and destination) do not meet. */
+	CHECK(emu_tlb_slot(0x200000) != emu_tlb_slot(0x300000));
 }
 
 static void test_paging(void)
@@ -228,16 +250,16 @@ static void test_paging(void)
 	CHECK_EQ(c->exc_err, PFE_P | PFE_RSVD);
 
 	/* User access to a supervisor page. */
-	c->cpl = 3;
+	emu_set_cpl(c, 3);
 	CHECK_EQ(step_at(c, 0x2000, 0x400000), EXC_PF);
 	CHECK_EQ(c->exc_err, PFE_P | PFE_U);
-	c->cpl = 0;
+	emu_set_cpl(c, 0);
 	/* ... also when a supervisor access filled its TLB entry first. */
 	CHECK_EQ(step_at(c, 0x2000, 0x400000), EMU_STEP_OK);
-	c->cpl = 3;
+	emu_set_cpl(c, 3);
 	CHECK_EQ(step_at(c, 0x2000, 0x400000), EXC_PF);
 	CHECK_EQ(c->exc_err, PFE_P | PFE_U);
-	c->cpl = 0;
+	emu_set_cpl(c, 0);
 
 	/* A and D bits: a load sets A only, a store sets D. */
 	put64(PT4K, 0x300000 | 3);
@@ -699,6 +721,7 @@ int main(void)
 	bus_init(&mmio, "mmio");
 	test_mode_switch();
 	test_paging();
+	test_tlb_slot_neighbours();
 	test_jit_user_permission();
 	test_rep_movsb_fault();
 	test_idt_ist();
