@@ -254,7 +254,7 @@ static void print_stats(const struct emu_cpu *c)
 		"%llu code-page writes (all vCPUs); translated %llu blocks, %llu translator "
 		"resets; blocks run %llu interpreted, %llu translated entered from the loop, "
 		"chain slots filled: %llu for another page, %llu replacing one; back to the loop:%s "
-		"TLB %llu fills, %llu flushes, "
+		"TLB %llu fills (%llu over another page, %llu for a permission), %llu victim hits, %llu flushes, "
 		"%llu page flushes; pio %llu, mmio %llu, lapic %llu; interrupts %llu, int n %llu, hlt %llu; "
 		"exceptions%s\n",
 		c->apic_id, (unsigned long long)s->insns, (unsigned long long)s->decoded_insns,
@@ -264,7 +264,9 @@ static void print_stats(const struct emu_cpu *c)
 		(unsigned long long)s->interp_blocks, (unsigned long long)s->jit_entries,
 		(unsigned long long)s->chain_cross_page, (unsigned long long)s->chain_slot_taken,
 		chains[0] ? chains : " none;",
-		(unsigned long long)s->tlb_fills, (unsigned long long)s->tlb_flushes,
+		(unsigned long long)s->tlb_fills, (unsigned long long)s->tlb_refills[0],
+		(unsigned long long)s->tlb_refills[1], (unsigned long long)s->tlb_victim_hits,
+		(unsigned long long)s->tlb_flushes,
 		(unsigned long long)s->tlb_page_flushes,
 		(unsigned long long)s->pio, (unsigned long long)s->mmio,
 		(unsigned long long)s->lapic, (unsigned long long)s->interrupts,

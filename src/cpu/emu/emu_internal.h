@@ -113,6 +113,7 @@ struct tlb_ent {
 #define TLB_BITS  10
 #define TLB_SIZE  (1u << TLB_BITS)
 #define TLB_VALID 1ULL
+#define TLB_VICTIMS 8
 
 /*
  * TLB slot of la: the page number folded by adding, so that regions a
@@ -271,6 +272,10 @@ struct emu_stats {
 	 * page, and fills that pushed out a successor (both slots taken). */
 	uint64_t interp_blocks, jit_entries, chain_cross_page, chain_slot_taken;
 	uint64_t tlb_fills, tlb_flushes, tlb_page_flushes;
+	/* Fills of a valid entry: [0] another page's (a conflict), [1] the
+	 * same page's, for a permission it did not hold. */
+	uint64_t tlb_refills[2];
+	uint64_t tlb_victim_hits;      /* misses served by a swap, no walk */
 	/* Why translated blocks went back to the run loop instead of into a
 	 * successor, by the chaining code's checks in their order. */
 	uint64_t chain_exit[10];
@@ -352,6 +357,12 @@ struct emu_cpu {
 	struct bus *pio, *mmio;
 	struct emu_shared *sh;
 	struct tlb_ent tlb[TLB_SIZE];
+	/* Entries a fill pushed out of their slot, tried before a page walk:
+	 * two pages the guest uses in turn that share a slot (a syscall
+	 * loop's user buffer and a kernel variable) then cost a swap each
+	 * time instead of a walk. */
+	struct tlb_ent tlb_victim[TLB_VICTIMS];
+	unsigned tlb_victim_next;
 
 	/* Decoded code cache */
 	ZydisDecoder dec[DM_COUNT];

@@ -61,6 +61,9 @@ void emu_tlb_flush(struct emu_cpu *c, bool global_too)
 	for (unsigned i = 0; i < TLB_SIZE; i++)
 		if (global_too || !(c->tlb[i].perm & TP_GLOBAL))
 			tlb_ent_clear(&c->tlb[i]);
+	for (unsigned i = 0; i < TLB_VICTIMS; i++)
+		if (global_too || !(c->tlb_victim[i].perm & TP_GLOBAL))
+			tlb_ent_clear(&c->tlb_victim[i]);
 }
 
 void emu_tlb_flush_page(struct emu_cpu *c, uint64_t la)
@@ -70,6 +73,9 @@ void emu_tlb_flush_page(struct emu_cpu *c, uint64_t la)
 	emu_fetch_forget_page(c, la);
 	if (e->tag == ((la & ~0xFFFULL) | TLB_VALID))
 		tlb_ent_clear(e);
+	for (unsigned i = 0; i < TLB_VICTIMS; i++)
+		if (c->tlb_victim[i].tag == ((la & ~0xFFFULL) | TLB_VALID))
+			tlb_ent_clear(&c->tlb_victim[i]);
 }
 
 static __attribute__((noreturn)) void page_fault(struct emu_cpu *c, uint64_t la,
@@ -240,9 +246,26 @@ static struct tlb_ent *tlb_lookup(struct emu_cpu *c, uint64_t la, int acc, bool 
 	if (e->tag == (vpage | TLB_VALID) && (e->perm & TP_BIT(acc, user)))
 		return e;
 
+	if ((e->tag & TLB_VALID) && e->tag != (vpage | TLB_VALID)) {
+		for (unsigned i = 0; i < TLB_VICTIMS; i++) {
+			struct tlb_ent *v = &c->tlb_victim[i];
+			if (v->tag == (vpage | TLB_VALID) && (v->perm & TP_BIT(acc, user))) {
+				struct tlb_ent t = *v;
+				*v = *e;
+				*e = t;
+				c->stats.tlb_victim_hits++;
+				return e;
+			}
+		}
+		/* The fill below replaces e: keep it as a victim. */
+		c->tlb_victim[c->tlb_victim_next++ % TLB_VICTIMS] = *e;
+	}
+
 	uint64_t gpa;
 	uint32_t perm;
 	c->stats.tlb_fills++;
+	if (e->tag & TLB_VALID)
+		c->stats.tlb_refills[e->tag == (vpage | TLB_VALID)]++;
 	if (c->cr0 & CR0_PG) {
 		gpa = walk(c, la, acc, user, &perm);
 	} else {

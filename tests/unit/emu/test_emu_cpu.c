@@ -213,6 +213,39 @@ static void test_tlb_slot_neighbours(void)
 	CHECK(emu_tlb_slot(0x200000) != emu_tlb_slot(0x300000));
 }
 
+/*
+ * Two pages used in turn that share a TLB slot: the one a fill pushes out
+ * waits in the victim entries and comes back by a swap, without a walk;
+ * INVLPG and a flush forget victims as they do slots.
+ */
+static void test_tlb_victims(void)
+{
+	struct emu_cpu *c = flat64(0x1000);
+	uint64_t a = 0x800000, b = a + 0x1000;
+
+	while (emu_tlb_slot(b) != emu_tlb_slot(a))
+		b += 0x1000;
+	CHECK(b < RAM_SIZE);
+	put64(a, 0x1111);
+	put64(b, 0x2222);
+	emu_tlb_flush(c, true);
+	uint64_t fills = c->stats.tlb_fills;
+	CHECK_EQ(emu_lin_read(c, a, 8, false), 0x1111);
+	CHECK_EQ(emu_lin_read(c, b, 8, false), 0x2222);     /* a -> victim */
+	CHECK_EQ(emu_lin_read(c, a, 8, false), 0x1111);     /* swapped back */
+	CHECK_EQ(emu_lin_read(c, b, 8, false), 0x2222);
+	CHECK_EQ(c->stats.tlb_fills - fills, 2);
+	CHECK_EQ(c->stats.tlb_victim_hits, 2);
+	emu_tlb_flush_page(c, a);                           /* a is the victim now */
+	CHECK_EQ(emu_lin_read(c, a, 8, false), 0x1111);
+	CHECK_EQ(c->stats.tlb_fills - fills, 3);
+	emu_tlb_flush(c, true);
+	CHECK_EQ(emu_lin_read(c, b, 8, false), 0x2222);
+	CHECK_EQ(c->stats.tlb_fills - fills, 4);
+	CHECK_EQ(c->stats.tlb_victim_hits, 2);
+	emu_cpu_destroy(c);
+}
+
 static void test_paging(void)
 {
 	static const uint8_t load[] = { 0x8a, 0x07 };      /* mov (%rdi),%al */
@@ -722,6 +755,7 @@ int main(void)
 	test_mode_switch();
 	test_paging();
 	test_tlb_slot_neighbours();
+	test_tlb_victims();
 	test_jit_user_permission();
 	test_rep_movsb_fault();
 	test_idt_ist();
