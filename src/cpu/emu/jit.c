@@ -772,7 +772,8 @@ void *emu_jit_translate(struct emu_cpu *c, struct dinsn *d, unsigned n)
 	uint32_t off = 0;
 	bool last_inline = false;
 	/* Whether the host flags are the guest's: right after inline
-	 * ALU operations and INC/DEC (the stores after them keep flags). */
+	 * ALU operations and INC/DEC (the stores after them keep flags),
+	 * and after register moves that follow them. */
 	bool host_flags = false;
 	for (unsigned i = 0; i < n; i++) {
 		uint32_t next_off = off + d[i].len;
@@ -782,7 +783,11 @@ void *emu_jit_translate(struct emu_cpu *c, struct dinsn *d, unsigned n)
 			form[i].kind = JF_NONE;
 		if (form[i].kind == JF_ROT && !flags_dead(d, form, i, n))
 			form[i].kind = JF_NONE;
-		host_flags = (form[i].kind == JF_NOP && flags_in) ||
+		/* Register moves keep the host flags, so "cmp; mov; cmovcc"
+		 * stays inline (the kernel's multi-precision multiply). */
+		bool keeps_flags = form[i].kind == JF_NOP || form[i].kind == JF_MOV_RR ||
+				   form[i].kind == JF_MOV_RI || form[i].kind == JF_EXT;
+		host_flags = (keeps_flags && flags_in) ||
 			     form[i].kind == JF_ALU_RR || form[i].kind == JF_ALU_RI ||
 			     form[i].kind == JF_ALU_M || form[i].kind == JF_ALU_RM ||
 			     form[i].kind == JF_INCDEC || form[i].kind == JF_ADC ||
