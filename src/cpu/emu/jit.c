@@ -81,29 +81,60 @@ static void emit_mov(struct emit *e, const struct dinsn *d, const struct jit_for
 	store64(e, RAX, GPR(dst));
 }
 
+/* lea rax, [rax + rcx * scale + disp32], without rax (!base: SIB base 101
+ * with mod 00 is "no base, disp32") or without rcx (!index). */
+static void lea_rax(struct emit *e, bool base, bool index, unsigned scale, int32_t disp)
+{
+	put8(e, 0x48);
+	put8(e, 0x8D);
+	if (!index) {
+		put8(e, 0x80);                          /* [rax + disp32] */
+	} else {
+		put8(e, base ? 0x84 : 0x04);            /* SIB, disp32 */
+		put8(e, (uint8_t)(__builtin_ctz(scale) << 6 | RCX << 3 | (base ? RAX : 5)));
+	}
+	put32(e, (uint32_t)disp);
+}
+
 /* rax = the 64-bit-addressing effective address of o, without a segment
- * base (as h_lea64 in move.c computes it); clobbers rcx. */
+ * base (as h_lea64 in move.c computes it), with LEA and MOV only, so the
+ * host flags stay as they were; clobbers rcx. */
 static void ea_to_rax(struct emit *e, const struct dop *o, uint32_t next_off)
 {
-	static const uint8_t add_rax_rcx[] = { 0x48, 0x01, 0xC8 };
+	bool index = o->index != REG_NONE;
 
-	load_imm(e, RAX, (uint64_t)o->val);
-	if (o->base == REG_RIP) {
-		rip_to(e, RCX, next_off);
-		emit_bytes(e, add_rax_rcx, sizeof(add_rax_rcx));
-	} else if (o->base != REG_NONE) {
-		mem_op(e, true, 0x03, RAX, GPR(o->base));      /* add rax, [base] */
-	}
-	if (o->index != REG_NONE) {
-		load(e, RCX, GPR(o->index), 8);
-		if (o->scale > 1) {
-			put8(e, 0x48);                            /* shl rcx, log2 scale */
-			put8(e, 0xC1);
-			put8(e, 0xE1);
-			put8(e, (uint8_t)__builtin_ctz(o->scale));
+	if (o->base == REG_RIP) {           /* no index with RIP-relative */
+		int64_t t = (int64_t)next_off + o->val;
+		if (t == (int32_t)t) {
+			rip_to(e, RAX, (uint32_t)(int32_t)t);
+		} else {
+			rip_to(e, RCX, next_off);
+			load_imm(e, RAX, (uint64_t)o->val);
+			lea_rax(e, true, true, 1, 0);
 		}
-		emit_bytes(e, add_rax_rcx, sizeof(add_rax_rcx));
+		return;
 	}
+	if (o->val != (int32_t)o->val) {    /* a displacement beyond 32 bits */
+		load_imm(e, RAX, (uint64_t)o->val);
+		if (o->base != REG_NONE) {
+			load(e, RCX, GPR(o->base), 8);
+			lea_rax(e, true, true, 1, 0);
+		}
+		if (index) {
+			load(e, RCX, GPR(o->index), 8);
+			lea_rax(e, true, true, o->scale, 0);
+		}
+		return;
+	}
+	if (o->base == REG_NONE && !index) {
+		load_imm(e, RAX, (uint64_t)o->val);
+		return;
+	}
+	if (o->base != REG_NONE)
+		load(e, RAX, GPR(o->base), 8);
+	if (index)
+		load(e, RCX, GPR(o->index), 8);
+	lea_rax(e, o->base != REG_NONE, index, index ? o->scale : 1, (int32_t)o->val);
 }
 
 /* LEA as h_lea64 in move.c: 64-bit addressing, no segment base. */
@@ -783,10 +814,11 @@ void *emu_jit_translate(struct emu_cpu *c, struct dinsn *d, unsigned n)
 			form[i].kind = JF_NONE;
 		if (form[i].kind == JF_ROT && !flags_dead(d, form, i, n))
 			form[i].kind = JF_NONE;
-		/* Register moves keep the host flags, so "cmp; mov; cmovcc"
-		 * stays inline (the kernel's multi-precision multiply). */
+		/* Register moves and LEA keep the host flags, so "cmp; mov;
+		 * cmovcc" stays inline (the kernel's multi-precision multiply). */
 		bool keeps_flags = form[i].kind == JF_NOP || form[i].kind == JF_MOV_RR ||
-				   form[i].kind == JF_MOV_RI || form[i].kind == JF_EXT;
+				   form[i].kind == JF_MOV_RI || form[i].kind == JF_EXT ||
+				   form[i].kind == JF_LEA;
 		host_flags = (keeps_flags && flags_in) ||
 			     form[i].kind == JF_ALU_RR || form[i].kind == JF_ALU_RI ||
 			     form[i].kind == JF_ALU_M || form[i].kind == JF_ALU_RM ||

@@ -110,13 +110,19 @@ static void emit_random_insn(struct prog *p)
 			emit32(p, edge_imm());
 		}
 		break;
-	case 6: {                       /* lea r, [base + index * scale + disp32] or [rip + disp] */
+	case 6: {                       /* lea r, [base + index * scale + disp32], [rip + disp], no base */
 		if (rnd() % 4 == 0) {
 			emit(p, 3, rex(w, d, 0), 0x8D, 0x05 | (d & 7) << 3);
 			emit32(p, edge_imm());
 			break;
 		}
 		unsigned base = rnd() % 16, index = rnd() % 16;
+		if (rnd() % 4 == 0) {   /* [index * scale + disp32], [disp32]: no base */
+			emit(p, 4, 0x40 | (w ? 8 : 0) | (d >> 3) << 2 | (index >> 3) << 1,
+			     0x8D, 0x04 | (d & 7) << 3, (int)((rnd() % 4) << 6 | (index & 7) << 3 | 5));
+			emit32(p, edge_imm());
+			break;
+		}
 		if (index == EMU_RSP)
 			index = 0;
 		emit(p, 4, 0x40 | (w ? 8 : 0) | (d >> 3) << 2 | (index >> 3) << 1 | base >> 3,
