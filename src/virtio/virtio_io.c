@@ -209,7 +209,10 @@ static nfds_t io_fds(struct virtio_dev *vd, struct pollfd fds[2])
 /*
  * Spin for up to vd->poll_ns after work: true as soon as a queue is
  * kicked or the device's fd is ready (then pending or the fds' revents
- * say which), false when the time is up.
+ * say which), false when the time is up. The device's timer waits for the
+ * spin's end: stopping at it (virtio-net's held transmit completions, due
+ * 150 us after a send) ended most spins early and took net out from 11 to
+ * 8 MiB/s.
  */
 static bool spin(struct virtio_dev *vd, struct pollfd *fds, nfds_t n)
 {
