@@ -71,6 +71,9 @@ def run_profiled(prefix, cmd, cpus):
     print(out.strip()[-2000:])
     if st is None or not linuxguest.poweroff(vm):
         sys.exit("the profiled command or the power-off failed")
+    # Not for the boot that may follow to copy /proc/kallsyms: it would
+    # write empty profiles over these.
+    del os.environ["VIREO_EMU_PROFILE"], os.environ["VIREO_EMU_PROFILE_WAIT"]
 
 
 def load_map(path):
