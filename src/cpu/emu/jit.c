@@ -758,9 +758,17 @@ static void emit_call(struct emit *e, const struct dinsn *d, unsigned i,
 		rip_to_rax(e, off);
 		store64(e, RAX, OFF(rip));
 		store64(e, RAX, OFF(insn_rip));
-		load(e, RAX, GPR(EMU_RSP), 8);
-		store64(e, RAX, OFF(insn_rsp));
+	} else {
+		/* c->rip is the block's already (the exit stub or the run
+		 * loop); the fault state is left to the handlers that can
+		 * fault, not to each entry through the chaining code. */
+		put8(e, 0x4C);                          /* mov [rbx + insn_rip], r12 */
+		put8(e, 0x89);
+		put8(e, 0xA3);
+		put32(e, (uint32_t)OFF(insn_rip));
 	}
+	load(e, RAX, GPR(EMU_RSP), 8);
+	store64(e, RAX, OFF(insn_rsp));
 	rip_to_rax(e, next_off);
 	store64(e, RAX, OFF(next_rip));
 	static const uint8_t args[] = {

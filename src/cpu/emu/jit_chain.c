@@ -149,9 +149,7 @@ static void emit_chain_helper(struct emit *e, struct jit_chain *jcache)
 	mem_op(e, false, 0xFE, 1, OFF(shadow));            /* dec byte shadow */
 	mem_op(e, false, 0x89, RCX, OFF(budget));
 	store_imm8(e, OFF(exit_req), 0);
-	store64(e, RAX, OFF(insn_rip));
-	load(e, RCX, GPR(EMU_RSP), 8);
-	store64(e, RCX, OFF(insn_rsp));
+	/* insn_rip and insn_rsp: the block's handler calls set them. */
 	static const uint8_t r12_rax[] = { 0x49, 0x89, 0xC4 };   /* mov r12, rax */
 	emit_bytes(e, r12_rax, sizeof(r12_rax));
 	/* r13 = page->insns + doff */
