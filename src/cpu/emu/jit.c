@@ -850,6 +850,41 @@ void *emu_jit_translate(struct emu_cpu *c, struct dinsn *d, unsigned n)
 			put32(&e, 0);
 			patch_to(skip, e.p);
 			last_inline = true;
+		} else if (form[i].kind == JF_NONE && emu_insn_is_jcc(&d[i]) &&
+			   ((d[i].opcode & 0xF) == CC_E || (d[i].opcode & 0xF) == CC_NE) &&
+			   d[i].op[0].kind == OPK_IMM && target == (int32_t)target) {
+			/*
+			 * JZ/JNZ on the lazy record (emu_cond_fast): ZF is a
+			 * zero result (lf_res holds it at its size), or with no
+			 * record RFLAGS.ZF. Taken: as above.
+			 */
+			uint8_t cc = d[i].opcode & 0xF;
+			mem_op(&e, false, 0x80, 7, OFF(lf_op));        /* cmp byte lf_op, LF_NONE */
+			put8(&e, LF_NONE);
+			uint8_t *none = jcc_fwd(&e, CC_E);
+			mem_op(&e, true, 0x83, 7, OFF(lf_res));        /* cmp qword lf_res, 0 */
+			put8(&e, 0);
+			uint8_t *taken = jcc_fwd(&e, cc);
+			put8(&e, 0xE9);                                 /* jmp not taken */
+			uint8_t *not_taken = e.p;
+			put32(&e, 0);
+			patch_to(none, e.p);
+			mem_op(&e, false, 0xF6, 0, OFF(rflags));       /* test byte rflags, ZF */
+			put8(&e, FL_ZF);
+			uint8_t *taken2 = jcc_fwd(&e, (uint8_t)(cc ^ 1));
+			put8(&e, 0xE9);
+			uint8_t *not_taken2 = e.p;
+			put32(&e, 0);
+			patch_to(taken, e.p);
+			patch_to(taken2, e.p);
+			rip_to_rax(&e, (uint32_t)(int32_t)target);
+			store64(&e, RAX, OFF(next_rip));
+			put8(&e, 0xE9);                                 /* jmp exit */
+			exits[nexits++] = e.p;
+			put32(&e, 0);
+			patch_to(not_taken, e.p);
+			patch_to(not_taken2, e.p);
+			last_inline = true;
 		} else if (form[i].kind == JF_JMP && target == (int32_t)target) {
 			/* JMP rel ends the block: next RIP is the target. */
 			rip_to_rax(&e, (uint32_t)(int32_t)target);
