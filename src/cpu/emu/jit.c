@@ -56,7 +56,10 @@ static bool flagless(const struct dinsn *d, const struct jit_form *f)
  * Whether the flags that entry i of the block records are dead: the next
  * flag writer is inline code that overwrites all of them, with only
  * inline MOVs in between (they neither fault nor read flags, so nothing
- * can observe the record first).
+ * can observe the record first), or ROL/ROR by a constant: they read no
+ * flags, set CF and OF and keep the rest for that writer to overwrite
+ * (SHA-256's and BLAKE2s's runs of rotates; a rotate in the run has the
+ * same writer ahead, so its own flags are dead too and it stays inline).
  */
 static bool flags_dead(const struct dinsn *d, const struct jit_form *f, unsigned i,
 		       unsigned n)
@@ -64,7 +67,7 @@ static bool flags_dead(const struct dinsn *d, const struct jit_form *f, unsigned
 	for (unsigned j = i + 1; j < n; j++) {
 		if (writes_all_flags(&d[j], &f[j]))
 			return true;
-		if (!flagless(&d[j], &f[j]))
+		if (!flagless(&d[j], &f[j]) && f[j].kind != JF_ROT)
 			return false;
 	}
 	return false;
