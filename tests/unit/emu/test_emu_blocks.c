@@ -452,7 +452,12 @@ int main(void)
 	bus_init(&pio, "pio");
 	bus_init(&mmio, "mmio");
 
-	unsigned programs = 1000, mismatches = 0, translated = 0;
+	/* EMU_BLOCKS_PROGRAMS and EMU_BLOCKS_SEED: a longer run, another draw. */
+	unsigned programs = getenv("EMU_BLOCKS_PROGRAMS") ?
+			    (unsigned)atoi(getenv("EMU_BLOCKS_PROGRAMS")) : 1000;
+	unsigned mismatches = 0, translated = 0;
+	if (getenv("EMU_BLOCKS_SEED"))
+		rng = strtoull(getenv("EMU_BLOCKS_SEED"), NULL, 0) | 1;
 	static struct outcome a, b;   /* reference, compared run */
 	static uint8_t stack[STACK_LEN];
 	struct prog *p = malloc(sizeof(*p));
