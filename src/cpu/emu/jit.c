@@ -804,7 +804,7 @@ void *emu_jit_translate(struct emu_cpu *c, struct dinsn *d, unsigned n)
 
 	opstats = c->opstats;
 	struct jit_chain *slots = j->slots + 2 * j->slot_pairs_used++;
-	slots[0] = slots[1] = (struct jit_chain){ .rip = CHAIN_EMPTY };
+	slots[0] = slots[1] = jit_chain_empty();
 	uint8_t *start = j->buf + j->used;
 	struct emit e = { .p = start };
 	uint8_t *exits[2 * BLOCK_MAX_INSNS];

@@ -235,6 +235,23 @@ void emu_jit_chain(struct emu_cpu *c, const struct dinsn *d, uint64_t prev_la)
 	c->jit->jcache[jcache_index(c->rip)] = *slot;
 }
 
+/*
+ * What an empty slot points at: a fetch-cache entry whose tag no fetch
+ * has (bit 0 clear), a page at a generation and decoding the slot does
+ * not name. Matched by a guest's next RIP of CHAIN_EMPTY, the slot fails
+ * the first check on its way (the RIP is on no page the fetch cache
+ * holds) and returns to the run loop.
+ */
+static struct fetch_ent no_fetch;
+static struct code_page no_page = { .epoch = 0 };
+static _Atomic uint32_t no_gen = 1;
+
+struct jit_chain jit_chain_empty(void)
+{
+	return (struct jit_chain){ .rip = CHAIN_EMPTY, .page = &no_page, .fe = &no_fetch,
+				   .genp = &no_gen, .epoch = 1 };
+}
+
 /* --- the buffer --- */
 
 struct emu_jit *emu_jit_create(void)
@@ -266,7 +283,7 @@ struct emu_jit *emu_jit_create(void)
 		return NULL;
 	}
 	for (unsigned i = 0; i < JCACHE_SIZE; i++)
-		j->jcache[i].rip = CHAIN_EMPTY;
+		j->jcache[i] = jit_chain_empty();
 	struct emit e = { .p = j->buf };
 	emit_chain_helper(&e, j->jcache);
 	j->fixed = j->used = ((size_t)(e.p - j->buf) + 15) & ~(size_t)15;
@@ -330,7 +347,7 @@ void emu_jit_reset(struct emu_cpu *c)
 			for (unsigned i = 0; i < p->n; i++)
 				p->insns[i].jit = NULL;
 	for (unsigned i = 0; i < JCACHE_SIZE; i++)
-		c->jit->jcache[i].rip = CHAIN_EMPTY;
+		c->jit->jcache[i] = jit_chain_empty();
 	c->jit->used = c->jit->fixed;
 	c->jit->slot_pairs_used = 0;
 	c->jit_prev = NULL;

@@ -84,7 +84,14 @@ static inline unsigned jcache_index(uint64_t rip)
 	return (unsigned)(rip ^ (rip >> 12)) & (JCACHE_SIZE - 1);
 }
 
-#define CHAIN_EMPTY 0x8000000000000001ULL   /* never a 64-bit-mode RIP */
+/* The RIP of an empty slot. Not canonical, but a guest can still make it
+ * its next RIP (an indirect jump or a return to it, which faults at the
+ * fetch), so an empty slot is never just this: jit_chain_empty() gives it
+ * a fetch-cache entry and a page that fail the chaining code's checks. */
+#define CHAIN_EMPTY 0x8000000000000001ULL
+
+/* An empty slot or jump-cache entry (jit_chain.c). */
+struct jit_chain jit_chain_empty(void);
 
 /* --- emitter --- */
 

@@ -246,6 +246,43 @@ static void test_tlb_victims(void)
 	emu_cpu_destroy(c);
 }
 
+/*
+ * A guest chooses its next RIP (an indirect jump, a return): one equal to
+ * the marker of an empty chain slot must not be taken for a filled slot.
+ * The RIP is not canonical, so the fetch there faults (no IDT here: a
+ * triple fault); the VMM must not follow the empty slot's pointers.
+ */
+static void test_jit_empty_slot_rip(void)
+{
+	static const uint8_t code[] = {
+		0x48, 0x8B, 0x04, 0xCF, /* 0x2100: mov rax, [rdi + rcx * 8] */
+		0xFF, 0xC9,             /* dec ecx */
+		0xFF, 0xE0,             /* jmp rax */
+	};
+	struct emu_cpu *c = flat64(0x1000);
+	struct emu_regs r;
+
+	if (!c->jit) {
+		CHECK(true);
+		emu_cpu_destroy(c);
+		return;
+	}
+	put(0x2100, code, sizeof(code));
+	for (unsigned i = 1; i <= 20; i++)
+		put64(0x6000 + 8 * i, 0x2100);
+	put64(0x6000, 0x8000000000000001ULL);
+	c->jit_threshold = 2;
+	emu_cpu_get_regs(c, &r);
+	r.rip = 0x2100;
+	r.gpr[EMU_RDI] = 0x6000;
+	r.gpr[EMU_RCX] = 20;
+	emu_cpu_set_regs(c, &r);
+	emu_cpu_run(c, 100000);
+	CHECK(c->triple_fault);
+	CHECK(c->stats.jit_blocks > 0);
+	emu_cpu_destroy(c);
+}
+
 static void test_paging(void)
 {
 	static const uint8_t load[] = { 0x8a, 0x07 };      /* mov (%rdi),%al */
@@ -756,6 +793,7 @@ int main(void)
 	test_paging();
 	test_tlb_slot_neighbours();
 	test_tlb_victims();
+	test_jit_empty_slot_rip();
 	test_jit_user_permission();
 	test_rep_movsb_fault();
 	test_idt_ist();
