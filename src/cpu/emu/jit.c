@@ -787,6 +787,19 @@ static void emit_call(struct emit *e, const struct dinsn *d, unsigned i,
 	put8(e, 0xD0);
 }
 
+/* A taken conditional branch: next RIP is the target (an offset from the
+ * block's RIP) and the block ends; returns the jump's field to patch to
+ * the exit. */
+static uint8_t *emit_taken(struct emit *e, int64_t target)
+{
+	rip_to_rax(e, (uint32_t)(int32_t)target);
+	store64(e, RAX, OFF(next_rip));
+	put8(e, 0xE9);                                  /* jmp exit */
+	uint8_t *field = e->p;
+	put32(e, 0);
+	return field;
+}
+
 void *emu_jit_translate(struct emu_cpu *c, struct dinsn *d, unsigned n)
 {
 	struct emu_jit *j = c->jit;
@@ -846,11 +859,7 @@ void *emu_jit_translate(struct emu_cpu *c, struct dinsn *d, unsigned n)
 			 * target and the block ends.
 			 */
 			uint8_t *skip = jcc_fwd(&e, (uint8_t)((d[i].opcode & 0xF) ^ 1));
-			rip_to_rax(&e, (uint32_t)(int32_t)target);
-			store64(&e, RAX, OFF(next_rip));
-			put8(&e, 0xE9);                             /* jmp exit */
-			exits[nexits++] = e.p;
-			put32(&e, 0);
+			exits[nexits++] = emit_taken(&e, target);
 			patch_to(skip, e.p);
 			last_inline = true;
 		} else if (form[i].kind == JF_NONE && emu_insn_is_jcc(&d[i]) &&
@@ -880,11 +889,7 @@ void *emu_jit_translate(struct emu_cpu *c, struct dinsn *d, unsigned n)
 			put32(&e, 0);
 			patch_to(taken, e.p);
 			patch_to(taken2, e.p);
-			rip_to_rax(&e, (uint32_t)(int32_t)target);
-			store64(&e, RAX, OFF(next_rip));
-			put8(&e, 0xE9);                                 /* jmp exit */
-			exits[nexits++] = e.p;
-			put32(&e, 0);
+			exits[nexits++] = emit_taken(&e, target);
 			patch_to(not_taken, e.p);
 			patch_to(not_taken2, e.p);
 			last_inline = true;
