@@ -47,13 +47,14 @@ static uint64_t slot_next = SLOT_BASE;
 
 static uint64_t next_slot(void)
 {
-	uint64_t s = slot_next;
-
-	slot_next += SLOT_SIZE;
-	if (slot_next >= SLOT_BASE + SLOT_AREA) {
+	/* A slot must fit whole: the area is not a multiple of SLOT_SIZE, and
+	 * the last partial one ran its branch stubs off the mapping. */
+	if (slot_next + SLOT_SIZE > SLOT_BASE + SLOT_AREA) {
 		slot_next = SLOT_BASE;
 		emurun_reset();         /* drop the emulator's code cache */
 	}
+	uint64_t s = slot_next;
+	slot_next += SLOT_SIZE;
 	return s;
 }
 
