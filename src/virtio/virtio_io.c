@@ -291,7 +291,6 @@ static void *io_thread(void *arg)
 
 		if (worked && spin(vd, fds, n)) {
 			kicked = __atomic_load_n(&vd->pending, __ATOMIC_RELAXED) != 0;
-			fd_ready = n == 2 && (fds[1].revents & (POLLIN | POLLERR | POLLHUP));
 		} else {
 			uint64_t slept = sleep_for_work(vd, fds, n);
 			/* Woken soon after a spin gave up: a longer one would
@@ -301,8 +300,10 @@ static void *io_thread(void *arg)
 			else if (worked && slept > POLL_MAX_NS && vd->poll_ns > POLL_MIN_NS)
 				vd->poll_ns /= 2;
 			kicked = fds[0].revents != 0;
-			fd_ready = n == 2 && fds[1].revents;
 		}
+		/* Any event on the fd (POLLNVAL too) is the device's to see, or
+		 * a spin would find it ready again at once, forever. */
+		fd_ready = n == 2 && fds[1].revents;
 		if (kicked)
 			serve_kicks(vd);
 		if (fd_ready)
